@@ -1,0 +1,51 @@
+# Tongbu: `make demo` and `make test` work on a fresh clone. Both create .venv if it is missing
+# and install the locked requirements once (again only when a requirements file changes).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tongbu-installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+.PHONY: help install demo test lint format bench clean
+
+help:
+	@echo "make demo    set up and run the demo on the embedded SQLite database"
+	@echo "make test    set up, lint and run the whole test suite"
+	@echo "make lint    ruff, mypy and the import contracts"
+	@echo "make format  format the code with ruff"
+	@echo "make bench   run the benchmarks in bench/ (slow)"
+	@echo "make clean   remove the virtual environment and caches"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tongbu needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+	$(PIP) install -r requirements-dev.txt
+	$(PIP) install --no-deps -e .
+	@touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tongbu demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/core_bulk.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info build

@@ -1,0 +1,204 @@
+"""What is sold and billed: products, quotes, orders, contracts, invoices, payments."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+from sqlalchemy import ForeignKey, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_core.models._base import CurrencyCode, Entity, Money, Quantity, Str64, Str255
+from crm_core.models._enums import (
+    ContractStatus,
+    InvoiceStatus,
+    OrderStatus,
+    PaymentMethod,
+    QuoteStatus,
+    enum_type,
+)
+from crm_core.models._types import ExactDecimal
+
+__all__ = [
+    "Contract",
+    "Invoice",
+    "Order",
+    "OrderLine",
+    "Payment",
+    "Product",
+    "Quote",
+    "QuoteLine",
+]
+
+
+class Product(Entity):
+    """Something the company sells, with its list price."""
+
+    __tablename__ = "products"
+
+    sku: Mapped[Str64] = mapped_column(unique=True)
+    name: Mapped[str]
+    description: Mapped[str | None]
+    category: Mapped[Str255 | None]
+    unit: Mapped[Str64 | None]
+    unit_price: Mapped[Money | None]
+    currency: Mapped[CurrencyCode | None]
+    tax_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 6))
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class Quote(Entity):
+    """A priced offer to an account."""
+
+    __tablename__ = "quotes"
+
+    number: Mapped[Str64] = mapped_column(unique=True)
+    account_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    contact_id: Mapped[UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    opportunity_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("opportunities.id", ondelete="SET NULL")
+    )
+    status: Mapped[QuoteStatus] = mapped_column(
+        enum_type(QuoteStatus, "quote_status"), default=QuoteStatus.DRAFT
+    )
+    valid_until: Mapped[date | None]
+    currency: Mapped[CurrencyCode | None]
+    subtotal_amount: Mapped[Money | None]
+    tax_amount: Mapped[Money | None]
+    total_amount: Mapped[Money | None]
+
+
+class QuoteLine(Entity):
+    """One product line of a quote."""
+
+    __tablename__ = "quote_lines"
+    __table_args__ = (UniqueConstraint("quote_id", "line_no"),)
+
+    quote_id: Mapped[UUID] = mapped_column(ForeignKey("quotes.id", ondelete="CASCADE"))
+    line_no: Mapped[int]
+    product_id: Mapped[UUID | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    description: Mapped[str | None]
+    quantity: Mapped[Quantity]
+    unit_price: Mapped[Money]
+    discount_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 6))
+    tax_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 6))
+    amount: Mapped[Money]
+
+
+class Order(Entity):
+    """A confirmed sales order."""
+
+    __tablename__ = "orders"
+
+    number: Mapped[Str64] = mapped_column(unique=True)
+    account_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    contact_id: Mapped[UUID | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    opportunity_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("opportunities.id", ondelete="SET NULL")
+    )
+    quote_id: Mapped[UUID | None] = mapped_column(ForeignKey("quotes.id", ondelete="SET NULL"))
+    status: Mapped[OrderStatus] = mapped_column(
+        enum_type(OrderStatus, "order_status"), default=OrderStatus.DRAFT
+    )
+    order_date: Mapped[date | None]
+    delivery_date: Mapped[date | None]
+    currency: Mapped[CurrencyCode | None]
+    tax_amount: Mapped[Money | None]
+    total_amount: Mapped[Money | None]
+    ship_address: Mapped[str | None]
+    description: Mapped[str | None]
+
+
+class OrderLine(Entity):
+    """One product line of an order."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (UniqueConstraint("order_id", "line_no"),)
+
+    order_id: Mapped[UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    line_no: Mapped[int]
+    product_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("products.id", ondelete="SET NULL"), index=True
+    )
+    description: Mapped[str | None]
+    quantity: Mapped[Quantity]
+    unit_price: Mapped[Money]
+    discount_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 6))
+    tax_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 6))
+    amount: Mapped[Money]
+
+
+class Contract(Entity):
+    """A signed agreement with an account."""
+
+    __tablename__ = "contracts"
+
+    number: Mapped[Str64] = mapped_column(unique=True)
+    title: Mapped[str]
+    account_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    opportunity_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("opportunities.id", ondelete="SET NULL")
+    )
+    order_id: Mapped[UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    document_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL")
+    )
+    status: Mapped[ContractStatus] = mapped_column(
+        enum_type(ContractStatus, "contract_status"), default=ContractStatus.DRAFT
+    )
+    start_date: Mapped[date | None]
+    end_date: Mapped[date | None]
+    signed_at: Mapped[datetime | None]
+    amount: Mapped[Money | None]
+    currency: Mapped[CurrencyCode | None]
+
+
+class Invoice(Entity):
+    """A bill sent to an account (发票)."""
+
+    __tablename__ = "invoices"
+
+    number: Mapped[Str64] = mapped_column(unique=True)
+    account_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    order_id: Mapped[UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    contract_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("contracts.id", ondelete="SET NULL")
+    )
+    status: Mapped[InvoiceStatus] = mapped_column(
+        enum_type(InvoiceStatus, "invoice_status"), default=InvoiceStatus.DRAFT
+    )
+    issue_date: Mapped[date | None]
+    due_date: Mapped[date | None]
+    currency: Mapped[CurrencyCode]
+    net_amount: Mapped[Money]
+    tax_amount: Mapped[Money] = mapped_column(default=Decimal(0))
+    total_amount: Mapped[Money]
+
+
+class Payment(Entity):
+    """Money received from an account, usually against an invoice."""
+
+    __tablename__ = "payments"
+
+    reference: Mapped[Str255 | None]
+    account_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    invoice_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("invoices.id", ondelete="SET NULL"), index=True
+    )
+    amount: Mapped[Money]
+    currency: Mapped[CurrencyCode]
+    paid_at: Mapped[datetime]
+    method: Mapped[PaymentMethod] = mapped_column(
+        enum_type(PaymentMethod, "payment_method"), default=PaymentMethod.BANK_TRANSFER
+    )

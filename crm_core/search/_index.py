@@ -1,0 +1,186 @@
+"""The search index: one row of tokens per account, contact and lead, kept up to date from the
+change feed.
+
+The index follows ``change_log`` like any other consumer: :func:`refresh_index` re-tokenizes the
+records changed since its cursor, whoever changed them (the hub, a bulk load, or a plain
+``UPDATE`` from ``psql``), and every search refreshes first, so results are never stale. Bulk
+loads do not pay for indexing row by row; the next refresh indexes their rows in batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from crm_core.changes import FeedPosition, feed_horizon, read_changes
+from crm_core.db import ORIGIN_CRM, is_postgres, open_session
+from crm_core.models import Account, ChangeCursor, Contact, Entity, Lead, SearchDoc
+from crm_core.search._tokens import email_tokens, phone_tokens, text_tokens
+
+__all__ = ["DOCUMENTS", "DocumentSpec", "rebuild_index", "refresh_index"]
+
+CONSUMER = "search"
+
+
+@dataclass(frozen=True)
+class DocumentSpec:
+    """Which fields of an entity are searchable, and how."""
+
+    model: type[Entity]
+    texts: Callable[[Any], Iterable[str | None]]
+    """Free text of a row (names): indexed as CJK bigrams and words."""
+    phones: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    """Every column the tokens are made from."""
+
+    def tokens(self, row: Any) -> list[str]:
+        """The distinct tokens of one row, in a stable order."""
+        tokens: list[str] = []
+        for text in self.texts(row):
+            tokens.extend(text_tokens(text))
+        for name in self.phones:
+            tokens.extend(phone_tokens(getattr(row, name)))
+        for name in self.emails:
+            tokens.extend(email_tokens(getattr(row, name)))
+        return list(dict.fromkeys(tokens))
+
+
+def _contact_names(row: Any) -> Iterable[str | None]:
+    first, last = row.first_name or "", row.last_name or ""
+    return (f"{last}{first}", f"{first} {last}")
+
+
+DOCUMENTS: dict[str, DocumentSpec] = {
+    "accounts": DocumentSpec(
+        Account,
+        texts=lambda row: (row.name, row.short_name, row.credit_code),
+        phones=("phone",),
+        emails=("email",),
+        columns=("name", "short_name", "credit_code", "phone", "email"),
+    ),
+    "contacts": DocumentSpec(
+        Contact,
+        texts=_contact_names,
+        phones=("phone", "mobile"),
+        emails=("email",),
+        columns=("first_name", "last_name", "phone", "mobile", "email"),
+    ),
+    "leads": DocumentSpec(
+        Lead,
+        texts=lambda row: (row.name, row.company),
+        phones=("phone", "mobile"),
+        emails=("email",),
+        columns=("name", "company", "phone", "mobile", "email"),
+    ),
+}
+
+
+def refresh_index(
+    engine: Engine, *, batch_size: int = 5000, progress: Callable[[int], None] | None = None
+) -> int:
+    """Bring the index up to date with the change feed; return how many records were indexed.
+
+    Safe to run from several processes at once: they take turns on the cursor row.
+    """
+    indexed = 0
+    while True:
+        with open_session(engine) as reader:
+            behind = _behind(reader)
+        if not behind:
+            return indexed
+        with open_session(engine, origin=ORIGIN_CRM) as session:
+            cursor = _lock_cursor(session)
+            horizon = feed_horizon(session)
+            position = FeedPosition(cursor.txid, cursor.change_id)
+            if horizon is None or horizon <= position:
+                return indexed
+            changes = read_changes(
+                session, position, until=horizon, entities=DOCUMENTS, limit=batch_size
+            )
+            touched: dict[str, set[UUID]] = {}
+            for change in changes:
+                touched.setdefault(change.entity, set()).add(change.record_id)
+            for entity, ids in touched.items():
+                index_records(session, entity, sorted(ids))
+            done = changes[-1].position if len(changes) == batch_size else horizon
+            cursor.txid, cursor.change_id = done.txid, done.change_id
+            count = sum(len(ids) for ids in touched.values())
+        indexed += count
+        if progress is not None and count:
+            progress(count)
+
+
+def rebuild_index(
+    engine: Engine, *, batch_size: int = 5000, progress: Callable[[int], None] | None = None
+) -> int:
+    """Drop the index and build it again from the entity tables; return the records indexed."""
+    with open_session(engine, origin=ORIGIN_CRM) as session:
+        cursor = _lock_cursor(session)
+        horizon = feed_horizon(session) or FeedPosition()
+        session.execute(delete(SearchDoc))
+        cursor.txid, cursor.change_id = horizon.txid, horizon.change_id
+    indexed = 0
+    for entity, spec in DOCUMENTS.items():
+        after: UUID | None = None
+        while True:
+            with open_session(engine, origin=ORIGIN_CRM) as session:
+                query = select(spec.model.id).order_by(spec.model.id).limit(batch_size)
+                if after is not None:
+                    query = query.where(spec.model.id > after)
+                ids = list(session.scalars(query))
+                if not ids:
+                    break
+                index_records(session, entity, ids)
+            after = ids[-1]
+            indexed += len(ids)
+            if progress is not None:
+                progress(len(ids))
+    return indexed
+
+
+def index_records(session: Session, entity: str, ids: Sequence[UUID]) -> None:
+    """Re-tokenize these records of ``entity`` (deleted ones leave the index)."""
+    spec = DOCUMENTS[entity]
+    model = spec.model
+    columns = [model.id, model.deleted_at, *(model.__table__.c[name] for name in spec.columns)]
+    session.execute(
+        delete(SearchDoc).where(SearchDoc.entity == entity, SearchDoc.record_id.in_(ids))
+    )
+    documents = [
+        {"entity": entity, "record_id": row.id, "tokens": " ".join(spec.tokens(row))}
+        for row in session.execute(select(*columns).where(model.id.in_(ids)))
+        if row.deleted_at is None
+    ]
+    if documents:
+        session.execute(insert(SearchDoc), documents)
+
+
+def _behind(session: Session) -> bool:
+    horizon = feed_horizon(session)
+    if horizon is None:
+        return False
+    cursor = session.get(ChangeCursor, CONSUMER)
+    position = FeedPosition(cursor.txid, cursor.change_id) if cursor else FeedPosition()
+    return horizon > position
+
+
+def _lock_cursor(session: Session) -> ChangeCursor:
+    """The index's cursor row, locked for this transaction (created on first use)."""
+    postgres = is_postgres(session)
+    dialect_insert = postgresql.insert if postgres else sqlite.insert
+    session.execute(
+        dialect_insert(ChangeCursor)
+        .values(consumer=CONSUMER, txid=0, change_id=0)
+        .on_conflict_do_nothing()
+    )
+    query = select(ChangeCursor).where(ChangeCursor.consumer == CONSUMER)
+    if postgres:
+        query = query.with_for_update()
+    return session.scalars(query).one()
