@@ -39,6 +39,7 @@ from sqlalchemy import (
     Uuid,
     select,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from crm_core.db import is_postgres, open_session
@@ -50,6 +51,7 @@ __all__ = ["BulkResult", "ConcurrentWriteError", "Rejected", "bulk_upsert", "loa
 
 _HUB_KEPT = frozenset({"version", "created_at", "updated_at", "created_by", "updated_by"})
 _IN_CHUNK = 2000
+_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -111,12 +113,33 @@ def load(
     total = BulkResult()
     iterator = iter(rows)
     while batch := list(itertools.islice(iterator, batch_size)):
-        with open_session(engine, origin=origin, actor_id=actor_id) as session:
-            result = bulk_upsert(session, model, batch, key=key, actor_id=actor_id)
+        result = _write_batch(engine, model, batch, origin=origin, key=key, actor_id=actor_id)
         total.absorb(result)
         if progress is not None:
             progress(result)
     return total
+
+
+def _write_batch(
+    engine: Engine,
+    model: type[Entity],
+    batch: list[Mapping[str, Any]],
+    *,
+    origin: str,
+    key: str,
+    actor_id: UUID | None,
+) -> BulkResult:
+    """One batch in its own transaction, retried when a concurrent writer got in the way."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with open_session(engine, origin=origin, actor_id=actor_id) as session:
+                return bulk_upsert(session, model, batch, key=key, actor_id=actor_id)
+        except (ConcurrentWriteError, sa_exc.IntegrityError):
+            # Another writer created or changed some of these rows between our read and our
+            # write; the transaction rolled back, and the next attempt reads them again.
+            if attempt == _ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def bulk_upsert(
@@ -138,7 +161,9 @@ def bulk_upsert(
     batch = _Batch(plan, rows, result)
     batch.coerce()
     _reject_dangling_references(session, batch)
-    existing = _fetch_existing(session, plan, list(batch.latest))
+    # Rows without an id, matched on id, are all new: there is nothing to look up.
+    new_only = plan.key == "id" and "id" not in plan.fields
+    existing = {} if new_only else _fetch_existing(session, plan, list(batch.latest))
     _reject_unique_clashes(session, batch, existing)
 
     creates: list[dict[str, Any]] = []

@@ -31,9 +31,10 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import exc as orm_exc
 
 from crm_core.config import DATABASE_URL_ENV, database_url_from_env
-from crm_core.errors import ConfigError, DatabaseError, InvalidInput
+from crm_core.errors import ConfigError, DatabaseError, InvalidInput, StaleVersionError
 
 __all__ = [
     "ORIGIN_CRM",
@@ -228,6 +229,11 @@ def open_session(
     except sa_exc.OperationalError as error:
         session.rollback()
         raise DatabaseError(_explain_operational_error(engine, error)) from error
+    except orm_exc.StaleDataError as error:
+        session.rollback()
+        raise StaleVersionError(
+            f"a record was changed by someone else since it was read ({error}); nothing was written"
+        ) from error
     except BaseException:
         session.rollback()
         raise

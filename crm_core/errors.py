@@ -48,13 +48,13 @@ class StaleVersionError(TongbuError):
     again and re-apply the change.
     """
 
-    def __init__(self, entity: str, record_id: object, expected: int, current: int | None) -> None:
-        self.entity = entity
-        self.record_id = record_id
-        self.expected = expected
-        self.current = current
+    @classmethod
+    def for_record(
+        cls, entity: str, record_id: object, expected: int, current: int | None
+    ) -> StaleVersionError:
+        """The error for one record whose version moved from ``expected`` to ``current``."""
         now = "it has been deleted" if current is None else f"it is now at version {current}"
-        super().__init__(
+        return cls(
             f"{entity} {record_id} was changed by someone else: the update expected version "
             f"{expected} but {now}; nothing was written."
         )

@@ -149,7 +149,7 @@ def _raise_stale_or_missing(
     current = session.scalar(select(model.version).where(model.id == record_id))
     if current is None:
         raise NotFound(f"no {_label(model)} with id {record_id}")
-    raise StaleVersionError(model.__tablename__, record_id, expected_version, current)
+    raise StaleVersionError.for_record(model.__tablename__, record_id, expected_version, current)
 
 
 def _check_fields(
