@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import String, and_, cast, false, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import ColumnElement
 
 from crm_core.db import is_postgres
 from crm_core.errors import InvalidInput, NotFound
@@ -73,12 +71,9 @@ def resolve_account_id(session: Session, text: str) -> UUID:
             f"{text!r} is not an account id: give the full id, or at least its first 6 "
             "hexadecimal digits (find it with `tongbu search`)"
         )
-    column: ColumnElement[Any]
-    if is_postgres(session):
-        column = cast(Account.id, String)
-        pattern = _dashed_prefix(digits)
-    else:
-        column, pattern = Account.__table__.c.id, digits
+    # PostgreSQL renders a uuid with dashes; SQLite stores the 32 digits as they are.
+    pattern = _dashed_prefix(digits) if is_postgres(session) else digits
+    column = cast(Account.id, String)
     matches = list(session.scalars(select(Account.id).where(column.like(f"{pattern}%")).limit(2)))
     if not matches:
         raise NotFound(f"no account with an id starting {text!r}")

@@ -72,6 +72,7 @@ def schema_drift(engine: Engine) -> list[Any]:
                 "include_name": include_name,
                 "include_object": object_filter(connection.dialect.name),
                 "compare_type": True,
+                "compare_server_default": True,
             },
         )
         return list(compare_metadata(context, Base.metadata))

@@ -94,3 +94,15 @@ def _empty(engine: Engine) -> None:
             connection.execute(text("PRAGMA defer_foreign_keys = ON"))
             for table in tables:
                 connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[Database]:
+    """The migrated, empty PostgreSQL database, for behaviour only PostgreSQL has."""
+    engine = create_engine(postgres_url)
+    schema.upgrade(engine)
+    try:
+        yield Database("postgresql", postgres_url, engine)
+        _empty(engine)
+    finally:
+        engine.dispose()

@@ -21,6 +21,7 @@ def _configure(connection: Connection) -> None:
         include_name=include_name,
         include_object=object_filter(connection.dialect.name),
         compare_type=True,
+        compare_server_default=True,
     )
 
 

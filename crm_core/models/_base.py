@@ -26,6 +26,7 @@ from crm_core.models._types import (
     JSONType,
     UTCDateTime,
     new_id,
+    server_literal,
     server_now,
     server_uuid,
     utcnow,
@@ -44,6 +45,7 @@ __all__ = [
     "Str64",
     "Str255",
     "Timestamp",
+    "column_default",
 ]
 
 NAMING_CONVENTION = {
@@ -91,6 +93,11 @@ class Base(DeclarativeBase):
         list[Any]: JSONType,
         BigId: BigInteger().with_variant(Integer(), "sqlite"),
     }
+
+
+def column_default(value: Any, *args: Any, **kwargs: Any) -> Any:
+    """A mapped column whose default is ``value`` in Python and in the database alike."""
+    return mapped_column(*args, default=value, server_default=server_literal(value), **kwargs)
 
 
 ENTITY_BOOKKEEPING = ("version", "updated_at", "updated_by")

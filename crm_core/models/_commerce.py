@@ -9,14 +9,22 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm_core.models._base import CurrencyCode, Entity, Money, Quantity, Str64, Str255
+from crm_core.models._base import (
+    CurrencyCode,
+    Entity,
+    Money,
+    Quantity,
+    Str64,
+    Str255,
+    column_default,
+)
 from crm_core.models._enums import (
     ContractStatus,
     InvoiceStatus,
     OrderStatus,
     PaymentMethod,
     QuoteStatus,
-    enum_type,
+    enum_column,
 )
 from crm_core.models._types import ExactDecimal
 
@@ -45,7 +53,7 @@ class Product(Entity):
     unit_price: Mapped[Money | None]
     currency: Mapped[CurrencyCode | None]
     tax_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 6))
-    is_active: Mapped[bool] = mapped_column(default=True)
+    is_active: Mapped[bool] = column_default(True)
 
 
 class Quote(Entity):
@@ -61,9 +69,7 @@ class Quote(Entity):
     opportunity_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("opportunities.id", ondelete="SET NULL")
     )
-    status: Mapped[QuoteStatus] = mapped_column(
-        enum_type(QuoteStatus, "quote_status"), default=QuoteStatus.DRAFT
-    )
+    status: Mapped[QuoteStatus] = enum_column(QuoteStatus.DRAFT, "quote_status")
     valid_until: Mapped[date | None]
     currency: Mapped[CurrencyCode | None]
     subtotal_amount: Mapped[Money | None]
@@ -102,9 +108,7 @@ class Order(Entity):
         ForeignKey("opportunities.id", ondelete="SET NULL")
     )
     quote_id: Mapped[UUID | None] = mapped_column(ForeignKey("quotes.id", ondelete="SET NULL"))
-    status: Mapped[OrderStatus] = mapped_column(
-        enum_type(OrderStatus, "order_status"), default=OrderStatus.DRAFT
-    )
+    status: Mapped[OrderStatus] = enum_column(OrderStatus.DRAFT, "order_status")
     order_date: Mapped[date | None]
     delivery_date: Mapped[date | None]
     currency: Mapped[CurrencyCode | None]
@@ -150,9 +154,7 @@ class Contract(Entity):
     document_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("documents.id", ondelete="SET NULL")
     )
-    status: Mapped[ContractStatus] = mapped_column(
-        enum_type(ContractStatus, "contract_status"), default=ContractStatus.DRAFT
-    )
+    status: Mapped[ContractStatus] = enum_column(ContractStatus.DRAFT, "contract_status")
     start_date: Mapped[date | None]
     end_date: Mapped[date | None]
     signed_at: Mapped[datetime | None]
@@ -173,14 +175,12 @@ class Invoice(Entity):
     contract_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("contracts.id", ondelete="SET NULL")
     )
-    status: Mapped[InvoiceStatus] = mapped_column(
-        enum_type(InvoiceStatus, "invoice_status"), default=InvoiceStatus.DRAFT
-    )
+    status: Mapped[InvoiceStatus] = enum_column(InvoiceStatus.DRAFT, "invoice_status")
     issue_date: Mapped[date | None]
     due_date: Mapped[date | None]
     currency: Mapped[CurrencyCode]
     net_amount: Mapped[Money]
-    tax_amount: Mapped[Money] = mapped_column(default=Decimal(0))
+    tax_amount: Mapped[Money] = column_default(Decimal(0))
     total_amount: Mapped[Money]
 
 
@@ -199,6 +199,4 @@ class Payment(Entity):
     amount: Mapped[Money]
     currency: Mapped[CurrencyCode]
     paid_at: Mapped[datetime]
-    method: Mapped[PaymentMethod] = mapped_column(
-        enum_type(PaymentMethod, "payment_method"), default=PaymentMethod.BANK_TRANSFER
-    )
+    method: Mapped[PaymentMethod] = enum_column(PaymentMethod.BANK_TRANSFER, "payment_method")

@@ -17,6 +17,7 @@ from crm_core.models._base import (
     Str32,
     Str64,
     Str255,
+    column_default,
 )
 from crm_core.models._enums import (
     ActivityType,
@@ -24,6 +25,7 @@ from crm_core.models._enums import (
     Priority,
     TaskStatus,
     TicketStatus,
+    enum_column,
     enum_type,
 )
 
@@ -65,12 +67,8 @@ class Task(Entity):
 
     title: Mapped[str]
     description: Mapped[str | None]
-    status: Mapped[TaskStatus] = mapped_column(
-        enum_type(TaskStatus, "task_status"), default=TaskStatus.OPEN
-    )
-    priority: Mapped[Priority] = mapped_column(
-        enum_type(Priority, "task_priority"), default=Priority.NORMAL
-    )
+    status: Mapped[TaskStatus] = enum_column(TaskStatus.OPEN, "task_status")
+    priority: Mapped[Priority] = enum_column(Priority.NORMAL, "task_priority")
     due_at: Mapped[datetime | None]
     remind_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
@@ -86,12 +84,8 @@ class Ticket(Entity):
     number: Mapped[Str64] = mapped_column(unique=True)
     subject: Mapped[str]
     description: Mapped[str | None]
-    status: Mapped[TicketStatus] = mapped_column(
-        enum_type(TicketStatus, "ticket_status"), default=TicketStatus.OPEN
-    )
-    priority: Mapped[Priority] = mapped_column(
-        enum_type(Priority, "ticket_priority"), default=Priority.NORMAL
-    )
+    status: Mapped[TicketStatus] = enum_column(TicketStatus.OPEN, "ticket_status")
+    priority: Mapped[Priority] = enum_column(Priority.NORMAL, "ticket_priority")
     channel: Mapped[Str32 | None]
     account_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"), index=True
@@ -108,9 +102,7 @@ class Campaign(Entity):
 
     name: Mapped[Str255]
     type: Mapped[Str32 | None]
-    status: Mapped[CampaignStatus] = mapped_column(
-        enum_type(CampaignStatus, "campaign_status"), default=CampaignStatus.PLANNED
-    )
+    status: Mapped[CampaignStatus] = enum_column(CampaignStatus.PLANNED, "campaign_status")
     start_date: Mapped[date | None]
     end_date: Mapped[date | None]
     budget: Mapped[Money | None]
@@ -127,7 +119,7 @@ class CampaignMember(Entity):
     campaign_id: Mapped[UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     member_type: Mapped[Str32]
     member_id: Mapped[RecordRef]
-    status: Mapped[Str32] = mapped_column(default="targeted")
+    status: Mapped[Str32] = column_default("targeted")
     responded_at: Mapped[datetime | None]
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import Enum
 
+from crm_core.models._base import column_default
+
 __all__ = [
     "ActivityType",
     "CampaignStatus",
@@ -20,6 +22,7 @@ __all__ = [
     "QuoteStatus",
     "TaskStatus",
     "TicketStatus",
+    "enum_column",
     "enum_type",
 ]
 
@@ -137,6 +140,11 @@ class PaymentMethod(StrEnum):
     CARD = "card"
     CASH = "cash"
     OTHER = "other"
+
+
+def enum_column(default: StrEnum, name: str) -> Any:
+    """A mapped column of ``default``'s enum, defaulting to it in Python and in the database."""
+    return column_default(default, enum_type(type(default), name))
 
 
 def enum_type(enum: type[StrEnum], name: str) -> Enum:

@@ -10,7 +10,7 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm_core.models._base import Base, BigId, Json, RecordRef, Str32, Str64, Str255
+from crm_core.models._base import Base, BigId, Json, RecordRef, Str32, Str64, Str255, column_default
 from crm_core.models._types import JSONType, new_id, server_now, utcnow
 
 __all__ = [
@@ -105,17 +105,17 @@ class SyncRun(Base):
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
     pipeline: Mapped[Str255]
     direction: Mapped[Str32]
-    status: Mapped[Str32] = mapped_column(default="running")
-    dry_run: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[Str32] = column_default("running")
+    dry_run: Mapped[bool] = column_default(False)
     started_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=server_now())
     finished_at: Mapped[datetime | None]
-    read: Mapped[int] = mapped_column(default=0)
-    created: Mapped[int] = mapped_column(default=0)
-    updated: Mapped[int] = mapped_column(default=0)
-    unchanged: Mapped[int] = mapped_column(default=0)
-    conflicts: Mapped[int] = mapped_column(default=0)
-    quarantined: Mapped[int] = mapped_column(default=0)
-    deleted: Mapped[int] = mapped_column(default=0)
+    read: Mapped[int] = column_default(0)
+    created: Mapped[int] = column_default(0)
+    updated: Mapped[int] = column_default(0)
+    unchanged: Mapped[int] = column_default(0)
+    conflicts: Mapped[int] = column_default(0)
+    quarantined: Mapped[int] = column_default(0)
+    deleted: Mapped[int] = column_default(0)
     error: Mapped[str | None]
     timings: Mapped[Json | None]
 
@@ -136,8 +136,8 @@ class Quarantine(Base):
     payload: Mapped[dict[str, Any]]
     reason: Mapped[str]
     error_kind: Mapped[Str32]
-    attempts: Mapped[int] = mapped_column(default=1)
-    status: Mapped[Str32] = mapped_column(default="open")
+    attempts: Mapped[int] = column_default(1)
+    status: Mapped[Str32] = column_default("open")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=server_now())
     last_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=server_now())
     resolved_at: Mapped[datetime | None]
@@ -163,7 +163,7 @@ class Conflict(Base):
     crm_changed_at: Mapped[datetime | None]
     source_changed_at: Mapped[datetime | None]
     rule: Mapped[Str32]
-    status: Mapped[Str32] = mapped_column(default="open")
+    status: Mapped[Str32] = column_default("open")
     resolution: Mapped[Str32 | None]
     resolved_by: Mapped[UUID | None]
     resolved_at: Mapped[datetime | None]
@@ -181,7 +181,7 @@ class MergeHistory(Base):
     survivor_id: Mapped[RecordRef]
     merged_ids: Mapped[list[Any]]
     before_images: Mapped[dict[str, Any]]
-    relinked: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    relinked: Mapped[dict[str, Any]] = column_default(dict)
     reason: Mapped[dict[str, Any] | None]
     merged_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=server_now())
     merged_by: Mapped[UUID | None]
@@ -214,8 +214,8 @@ class ChangeCursor(Base):
     __tablename__ = "change_cursor"
 
     consumer: Mapped[Str64] = mapped_column(primary_key=True)
-    txid: Mapped[BigId] = mapped_column(default=0)
-    change_id: Mapped[BigId] = mapped_column(default=0)
+    txid: Mapped[BigId] = column_default(0)
+    change_id: Mapped[BigId] = column_default(0)
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=server_now()
     )

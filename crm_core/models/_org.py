@@ -7,7 +7,7 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm_core.models._base import Entity, Json, Str32, Str64, Str255
+from crm_core.models._base import Entity, Json, Str32, Str64, Str255, column_default
 
 __all__ = ["Role", "Team", "TeamMember", "User", "UserRole"]
 
@@ -36,8 +36,8 @@ class User(Entity):
     name: Mapped[Str255]
     email: Mapped[Str255 | None] = mapped_column(unique=True)
     phone: Mapped[Str64 | None]
-    is_active: Mapped[bool] = mapped_column(default=True)
-    time_zone: Mapped[Str64] = mapped_column(default="Asia/Shanghai")
+    is_active: Mapped[bool] = column_default(True)
+    time_zone: Mapped[Str64] = column_default("Asia/Shanghai")
     wecom_user_id: Mapped[Str64 | None]
     dingtalk_user_id: Mapped[Str64 | None]
 
@@ -50,7 +50,7 @@ class TeamMember(Entity):
 
     team_id: Mapped[UUID] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    role: Mapped[Str32] = mapped_column(default="member")
+    role: Mapped[Str32] = column_default("member")
 
 
 class Role(Entity):
@@ -60,7 +60,7 @@ class Role(Entity):
 
     name: Mapped[Str64] = mapped_column(unique=True)
     description: Mapped[str | None]
-    permissions: Mapped[Json] = mapped_column(default=dict)
+    permissions: Mapped[Json] = column_default(dict)
 
 
 class UserRole(Entity):

@@ -8,8 +8,8 @@ from uuid import UUID
 from sqlalchemy import ForeignKey, Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm_core.models._base import CurrencyCode, Entity, Money, Str32, Str64, Str255
-from crm_core.models._enums import ContactRole, LeadStatus, enum_type
+from crm_core.models._base import CurrencyCode, Entity, Money, Str32, Str64, Str255, column_default
+from crm_core.models._enums import ContactRole, LeadStatus, enum_column
 
 __all__ = [
     "Account",
@@ -48,7 +48,7 @@ class Account(Entity):
     country: Mapped[Str32 | None]
     postcode: Mapped[Str32 | None]
     source: Mapped[Str64 | None]
-    status: Mapped[Str32] = mapped_column(default="active")
+    status: Mapped[Str32] = column_default("active")
     description: Mapped[str | None]
     parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     merged_into_id: Mapped[UUID | None] = mapped_column(
@@ -100,10 +100,8 @@ class AccountContact(Entity):
     contact_id: Mapped[UUID] = mapped_column(
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
-    role: Mapped[ContactRole] = mapped_column(
-        enum_type(ContactRole, "contact_role"), default=ContactRole.OTHER
-    )
-    is_primary: Mapped[bool] = mapped_column(default=False)
+    role: Mapped[ContactRole] = enum_column(ContactRole.OTHER, "contact_role")
+    is_primary: Mapped[bool] = column_default(False)
 
 
 class Lead(Entity):
@@ -119,9 +117,7 @@ class Lead(Entity):
     mobile: Mapped[Str64 | None]
     email: Mapped[Str255 | None]
     source: Mapped[Str64 | None]
-    status: Mapped[LeadStatus] = mapped_column(
-        enum_type(LeadStatus, "lead_status"), default=LeadStatus.NEW
-    )
+    status: Mapped[LeadStatus] = enum_column(LeadStatus.NEW, "lead_status")
     industry: Mapped[Str64 | None]
     company_size: Mapped[Str32 | None]
     city: Mapped[Str64 | None]
@@ -147,7 +143,7 @@ class Pipeline(Entity):
     __tablename__ = "pipelines"
 
     name: Mapped[Str255] = mapped_column(unique=True)
-    is_default: Mapped[bool] = mapped_column(default=False)
+    is_default: Mapped[bool] = column_default(False)
     description: Mapped[str | None]
 
 
@@ -163,9 +159,9 @@ class Stage(Entity):
     pipeline_id: Mapped[UUID] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))
     name: Mapped[Str255]
     position: Mapped[int]
-    probability: Mapped[int] = mapped_column(default=0)
-    is_won: Mapped[bool] = mapped_column(default=False)
-    is_lost: Mapped[bool] = mapped_column(default=False)
+    probability: Mapped[int] = column_default(0)
+    is_won: Mapped[bool] = column_default(False)
+    is_lost: Mapped[bool] = column_default(False)
 
 
 class Opportunity(Entity):

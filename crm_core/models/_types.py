@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
 import uuid6
-from sqlalchemy import JSON, DateTime, Dialect, Numeric, String
+from sqlalchemy import JSON, DateTime, Dialect, Numeric, String, TextClause, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import DDLCompiler, SQLCompiler
@@ -20,6 +21,7 @@ __all__ = [
     "JSONType",
     "UTCDateTime",
     "new_id",
+    "server_literal",
     "server_now",
     "server_uuid",
     "to_decimal",
@@ -151,3 +153,19 @@ def _server_now_sqlite(
     _element: server_now, _compiler: SQLCompiler | DDLCompiler, **_kw: Any
 ) -> str:
     return "(strftime('%Y-%m-%d %H:%M:%f', 'now'))"
+
+
+def server_literal(value: Any) -> TextClause:
+    """The database-side twin of a Python column default, so rows inserted outside the hub
+    (``INSERT`` from ``psql``, a bulk ``COPY``) get the same value."""
+    if callable(value):
+        value = value()
+    if isinstance(value, bool):
+        return text("true" if value else "false")
+    if isinstance(value, int | Decimal):
+        return text(str(value))
+    if isinstance(value, dict | list):
+        return text("'" + json.dumps(value) + "'")
+    if isinstance(value, str):
+        return text("'" + value.replace("'", "''") + "'")
+    raise TypeError(f"no server default for {value!r}")  # pragma: no cover

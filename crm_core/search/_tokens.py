@@ -33,7 +33,7 @@ __all__ = [
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 _WORD = re.compile(rf"[^\W_{_CJK}]+")
-_PHONE_QUERY = re.compile(r"^\+?[\d\s().\-/]{4,}$")
+_PHONE_QUERY = re.compile(r"^[+\d\s().\-/]{4,}$")
 _EMAIL_QUERY = re.compile(r"^[^\s@]+@[^\s@]*$")
 _PHONE_PREFIX = "tel"
 _PHONE_SUFFIX = "ler"
@@ -69,8 +69,10 @@ def phone_digits(phone: str | None) -> str | None:
     if not phone:
         return None
     digits = "".join(ch for ch in phone if ch.isdigit())
-    # Mobiles are most of the numbers: take them without the cost of a full parse.
-    for prefix in ("", "86", "0086"):
+    # Chinese mobiles are most of the numbers: take them without the cost of a full parse
+    # (unless the number is dialled with another country's code).
+    international = phone.lstrip(" (").startswith("+") or digits.startswith("00")
+    for prefix in ("86", "0086") if international else ("", "86", "0086"):
         if digits.startswith(prefix) and _MOBILE.match(digits[len(prefix) :]):
             return digits[len(prefix) :]
     try:

@@ -1,0 +1,65 @@
+"""Search tokens and query plans."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_core.search._tokens import email_tokens, phone_digits, plan_query, text_tokens
+
+
+def test_chinese_names_become_overlapping_bigrams() -> None:
+    assert text_tokens("杭州华信") == ["杭州", "州华", "华信"]
+    assert text_tokens("张") == ["张"]
+
+
+def test_mixed_text_keeps_words_whole_and_folds_width_and_case() -> None:
+    assert text_tokens("ＡＣＭＥ Robotics 华信") == ["华信", "acme", "robotics"]
+    assert text_tokens("Sakura Trading Co., Ltd.") == ["sakura", "trading", "co", "ltd"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "digits"),
+    [
+        ("13800138000", "13800138000"),
+        ("+86 138 0013 8000", "13800138000"),
+        ("0086-138-0013-8000", "13800138000"),
+        ("(0571) 8765 4321", "57187654321"),
+        ("+86 571 8765 4321", "57187654321"),
+        ("0571-87654321", "57187654321"),
+        ("+1 415 555 0132", "4155550132"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_phones_reduce_to_their_national_number(raw: str | None, digits: str | None) -> None:
+    assert phone_digits(raw) == digits
+
+
+def test_emails_are_indexed_whole_by_domain_and_by_word() -> None:
+    assert email_tokens(" Zhang.Wei@HZhuaxin.com.cn ") == [
+        "zhang.wei@hzhuaxin.com.cn",
+        "hzhuaxin.com.cn",
+        "zhang",
+        "wei",
+        "hzhuaxin",
+        "com",
+        "cn",
+    ]
+
+
+def test_query_plans() -> None:
+    text = plan_query("华信电子")
+    assert text is not None
+    assert (text.kind, text.lookups) == (
+        "text",
+        ((("华信", False), ("信电", False), ("电子", False)),),
+    )
+    single = plan_query("华")
+    assert single is not None and single.lookups == ((("华", True),),)
+    phone = plan_query("+86 138 0013 8000")
+    assert phone is not None
+    assert (phone.kind, phone.text) == ("phone", "13800138000")
+    email = plan_query("Info@HZhuaxin")
+    assert email is not None and (email.kind, email.text) == ("email", "info@hzhuaxin")
+    assert plan_query("  ") is None
+    assert plan_query("？！") is None
