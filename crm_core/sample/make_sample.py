@@ -17,7 +17,7 @@ organisation code that is valid under GB 11714.
 """
 
 # The data tables hold long literal rows and Chinese prose with full-width punctuation.
-# ruff: noqa: E501, RUF001
+# ruff: noqa: E501
 
 from __future__ import annotations
 

@@ -107,7 +107,12 @@ def test_search_without_matches_says_so(sample: Database) -> None:
 def test_accounts_show(sample: Database) -> None:
     result = tongbu("accounts", "show", str(HUAXIN), url=sample.url)
     assert result.returncode == 0, result.stderr
-    for expected in ("杭州华信电子科技有限公司", "张伟", "2026年度ERP升级项目", "Recent activities"):
+    for expected in (
+        "杭州华信电子科技有限公司",
+        "张伟",
+        "2026年度ERP升级项目",
+        "Recent activities",
+    ):
         assert expected in result.stdout
     by_prefix = tongbu("accounts", "show", HUAXIN.hex[:10], url=sample.url)
     assert by_prefix.returncode == 0, by_prefix.stderr

@@ -41,8 +41,8 @@ def changes(db: Database) -> list[Change]:
 def outside(db: Database) -> Iterator[Any]:
     """A connection that bypasses the hub entirely, like psql or the sqlite3 shell."""
     if db.is_postgres:
-        with psycopg.connect(db.url) as connection:
-            yield connection
+        with psycopg.connect(db.url) as pg_connection:
+            yield pg_connection
     else:
         connection = sqlite3.connect(db.url.removeprefix("sqlite:///"))
         try:
@@ -137,9 +137,13 @@ def test_hard_delete_is_logged_with_the_next_version(db: Database) -> None:
 
 
 def test_a_rolled_back_transaction_leaves_no_change(db: Database) -> None:
-    with pytest.raises(RuntimeError), open_session(db.engine, origin="crm") as session:
-        records.create(session, Account, {"name": "never committed"})
-        raise RuntimeError
+    def write_then_fail() -> None:
+        with open_session(db.engine, origin="crm") as session:
+            records.create(session, Account, {"name": "never committed"})
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        write_then_fail()
 
     assert changes(db) == []
     with open_session(db.engine) as session:
@@ -184,9 +188,7 @@ def test_an_update_that_changes_nothing_is_not_a_change(db: Database) -> None:
     account = new_account(db, city="杭州")
 
     with outside(db) as connection:
-        connection.execute(
-            f"UPDATE accounts SET city = '杭州' WHERE id = '{key(db, account.id)}'"
-        )
+        connection.execute(f"UPDATE accounts SET city = '杭州' WHERE id = '{key(db, account.id)}'")
 
     assert [change.op for change in changes(db)] == ["insert"]
     with open_session(db.engine) as session:
@@ -198,9 +200,7 @@ def test_the_id_of_a_record_cannot_change(db: Database) -> None:
     other = UUID("01a213cf-0000-7000-8000-000000000000")
 
     with pytest.raises(Exception, match="id of a accounts row cannot change"), outside(db) as c:
-        c.execute(
-            f"UPDATE accounts SET id = '{key(db, other)}' WHERE id = '{key(db, account.id)}'"
-        )
+        c.execute(f"UPDATE accounts SET id = '{key(db, other)}' WHERE id = '{key(db, account.id)}'")
 
 
 def test_the_actor_is_recorded(db: Database) -> None:
@@ -231,8 +231,12 @@ def test_cascades_are_captured_too(db: Database) -> None:
 def test_stage_changes_write_the_stage_history(db: Database) -> None:
     with open_session(db.engine, origin="crm") as session:
         pipeline = records.create(session, Pipeline, {"name": "标准销售流程"})
-        first = records.create(session, Stage, {"pipeline_id": pipeline.id, "name": "初步接洽", "position": 1})
-        second = records.create(session, Stage, {"pipeline_id": pipeline.id, "name": "方案报价", "position": 2})
+        first = records.create(
+            session, Stage, {"pipeline_id": pipeline.id, "name": "初步接洽", "position": 1}
+        )
+        second = records.create(
+            session, Stage, {"pipeline_id": pipeline.id, "name": "方案报价", "position": 2}
+        )
         deal = records.create(
             session, Opportunity, {"name": "deal", "stage_id": first.id, "amount": Decimal("5.5")}
         )

@@ -70,7 +70,7 @@ def test_every_entity_table_has_change_capture(db: Database) -> None:
                 "SELECT tbl_name, count(*) FROM sqlite_master WHERE type = 'trigger' "
                 "AND name LIKE 'tongbu_%' GROUP BY tbl_name"
             )
-        counts = dict(rows.all())
+        counts: dict[str, int] = {str(table): int(count) for table, count in rows}
     for table in entity_tables():
         assert counts.get(table, 0) >= 4, f"{table} lacks its capture triggers"
 

@@ -41,9 +41,13 @@ def test_an_edit_based_on_a_stale_read_is_refused(db: Database) -> None:
     with open_session(db.engine, origin="crm") as first:  # the first user saves an edit
         records.update(first, Account, account.id, {"city": "杭州"}, expected_version=1)
 
-    with pytest.raises(StaleVersionError), open_session(db.engine, origin="crm") as second:
-        second.add(seen)
-        seen.city = "苏州"
+    def save_stale_edit() -> None:
+        with open_session(db.engine, origin="crm") as second:
+            second.add(seen)
+            seen.city = "苏州"
+
+    with pytest.raises(StaleVersionError):
+        save_stale_edit()
 
     with open_session(db.engine) as session:
         stored = records.get(session, Account, account.id)
@@ -103,13 +107,17 @@ def test_money_is_exact_and_times_come_back_in_utc(db: Database) -> None:
         assert stored.total_amount == amount
         assert str(stored.total_amount) == "1234567890123456.7891"
         assert stored.deleted_at == issued
-        assert stored.deleted_at is not None and stored.deleted_at.tzinfo == UTC
+        assert stored.deleted_at is not None
+        assert stored.deleted_at.tzinfo == UTC
         assert stored.custom == {"paid_via": "支付宝"}
 
 
 def test_naive_datetimes_and_floats_are_refused(db: Database) -> None:
     naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the point of the test
-    with pytest.raises(Exception, match="naive datetime"), open_session(db.engine, origin="crm") as s:
+    with (
+        pytest.raises(Exception, match="naive datetime"),
+        open_session(db.engine, origin="crm") as s,
+    ):
         records.create(s, Account, {"name": "x", "deleted_at": naive})
     with pytest.raises(Exception, match="not exact"), open_session(db.engine, origin="crm") as s:
         records.create(

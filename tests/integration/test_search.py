@@ -90,7 +90,8 @@ def test_full_width_input_is_folded(sample: Database) -> None:
 
 def test_leads_are_searched_by_company(sample: Database) -> None:
     hits = search(sample.engine, "恒达物流", entities=["lead"])
-    assert hits and all(hit.entity == "leads" for hit in hits)
+    assert hits
+    assert all(hit.entity == "leads" for hit in hits)
     assert hits[0].matched == "company"
 
 

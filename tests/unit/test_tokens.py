@@ -55,11 +55,13 @@ def test_query_plans() -> None:
         ((("华信", False), ("信电", False), ("电子", False)),),
     )
     single = plan_query("华")
-    assert single is not None and single.lookups == ((("华", True),),)
+    assert single is not None
+    assert single.lookups == ((("华", True),),)
     phone = plan_query("+86 138 0013 8000")
     assert phone is not None
     assert (phone.kind, phone.text) == ("phone", "13800138000")
     email = plan_query("Info@HZhuaxin")
-    assert email is not None and (email.kind, email.text) == ("email", "info@hzhuaxin")
+    assert email is not None
+    assert (email.kind, email.text) == ("email", "info@hzhuaxin")
     assert plan_query("  ") is None
     assert plan_query("？！") is None
