@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.panel import Panel
-from rich.table import Table
 
-from crm_core import schema
 from crm_core.cli._app import out, state
-from crm_core.db import open_session
-from crm_core.overview import AccountOverview, account_overview, resolve_account_id
+
+if TYPE_CHECKING:
+    from crm_core.overview import AccountOverview
 
 accounts_app = typer.Typer(help="Look at accounts.", no_args_is_help=True)
 
@@ -26,6 +24,10 @@ def show(
     ] = 10,
 ) -> None:
     """Show an account with its contacts, open opportunities and recent activities."""
+    from crm_core import schema
+    from crm_core.db import open_session
+    from crm_core.overview import account_overview, resolve_account_id
+
     engine = state.engine()
     schema.require_current(engine)
     with open_session(engine) as session:
@@ -36,6 +38,9 @@ def show(
 
 def render(overview: AccountOverview) -> None:
     """Print an account overview."""
+    from rich.panel import Panel
+    from rich.table import Table
+
     account = overview.account
     facts = [
         ("ID", str(account.id)),

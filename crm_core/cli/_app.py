@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
-from sqlalchemy import exc as sa_exc
 
 from crm_core import __version__
 from crm_core.config import DATABASE_URL_ENV
-from crm_core.db import create_engine
 from crm_core.errors import TongbuError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# The command imports the database layer only when a command needs it, so that --help and
+# --version answer at once.
 
 __all__ = ["State", "app", "err", "main", "out", "state"]
 
@@ -44,6 +47,8 @@ class State:
     def engine(self) -> Engine:
         """The engine of the chosen database (created on first use)."""
         if self._engine is None:
+            from crm_core.db import create_engine
+
             self._engine = create_engine(self.database_url)
         return self._engine
 
@@ -100,13 +105,18 @@ def main() -> None:
         app()
     except TongbuError as error:
         _fail(str(error), debug)
-    except sa_exc.SQLAlchemyError as error:
-        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        _fail(f"the database refused the operation: {detail}", debug)
     except KeyboardInterrupt:
         _fail("interrupted", debug)
     except Exception as error:  # noqa: BLE001 - the last line of defence of the command
-        _fail(f"unexpected {type(error).__name__}: {error} (run with --debug for details)", debug)
+        _fail(_describe_unexpected(error), debug)
+
+
+def _describe_unexpected(error: Exception) -> str:
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None and isinstance(error, sa_exc.SQLAlchemyError):
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        return f"the database refused the operation: {detail}"
+    return f"unexpected {type(error).__name__}: {error} (run with --debug for details)"
 
 
 def _fail(message: str, debug: bool) -> None:

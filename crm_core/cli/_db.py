@@ -5,14 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-from sqlalchemy import func, select
 
-from crm_core import schema
 from crm_core.cli._app import err, out, state
-from crm_core.db import describe_url, open_session
-from crm_core.models import Account, Contact, Lead
-from crm_core.search import rebuild_index
 
 db_app = typer.Typer(
     help="Create, migrate and maintain the CRM core database.", no_args_is_help=True
@@ -24,6 +18,9 @@ def upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Create the schema, or migrate it up to the newest (or a given) revision."""
+    from crm_core import schema
+    from crm_core.db import describe_url
+
     engine = state.engine()
     schema.upgrade(engine, revision)
     out.print(f"{describe_url(engine.url)} is at revision {schema.current_revision(engine)}.")
@@ -36,6 +33,9 @@ def downgrade(
     ],
 ) -> None:
     """Migrate the schema down (base removes every Tongbu table and its data)."""
+    from crm_core import schema
+    from crm_core.db import describe_url
+
     engine = state.engine()
     schema.downgrade(engine, revision)
     current = schema.current_revision(engine) or "base (no Tongbu schema)"
@@ -45,6 +45,9 @@ def downgrade(
 @db_app.command()
 def current() -> None:
     """Show the schema revision of the database."""
+    from crm_core import schema
+    from crm_core.db import describe_url
+
     engine = state.engine()
     revision = schema.current_revision(engine)
     where = describe_url(engine.url)
@@ -62,6 +65,14 @@ def current() -> None:
 @db_app.command()
 def reindex() -> None:
     """Rebuild the search index from the accounts, contacts and leads."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from sqlalchemy import func, select
+
+    from crm_core import schema
+    from crm_core.db import open_session
+    from crm_core.models import Account, Contact, Lead
+    from crm_core.search import rebuild_index
+
     engine = state.engine()
     schema.require_current(engine)
     with open_session(engine) as session:

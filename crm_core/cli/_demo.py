@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from crm_core import schema
 from crm_core.cli._accounts import render
 from crm_core.cli._app import app, out, state
 from crm_core.cli._search import search
-from crm_core.db import describe_url, open_session
-from crm_core.overview import account_overview
-from crm_core.sample import load_sample, sample_id
 
 _SEARCHES = ("华信", "+86 138 0013 8000", "acme")
 
@@ -16,6 +12,11 @@ _SEARCHES = ("华信", "+86 138 0013 8000", "acme")
 @app.command()
 def demo() -> None:
     """Set up the database, load the bundled sample customers, and show search at work."""
+    from crm_core import schema
+    from crm_core.db import describe_url, open_session
+    from crm_core.overview import account_overview
+    from crm_core.sample import load_sample, sample_id
+
     engine = state.engine()
     out.rule("[bold]1. The CRM core database")
     schema.upgrade(engine)

@@ -7,11 +7,8 @@ from contextlib import nullcontext
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from crm_core import schema
 from crm_core.cli._app import app, err, out, state
-from crm_core.search import search as run_search
 
 _KIND = {"accounts": "account", "contacts": "contact", "leads": "lead"}
 
@@ -33,6 +30,11 @@ def search(
 ) -> None:
     """Search accounts, contacts and leads by name (Chinese or English, any part of it), phone
     (any format) or e-mail; the best matches first."""
+    from rich.table import Table
+
+    from crm_core import schema
+    from crm_core.search import search as run_search
+
     engine = state.engine()
     schema.require_current(engine)
     with err.status("Searching…", spinner="dots") if err.is_terminal else nullcontext():
