@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.models._base import (
@@ -77,13 +77,11 @@ class Quote(Entity):
     total_amount: Mapped[Money | None]
 
 
-class QuoteLine(Entity):
-    """One product line of a quote."""
+class _ProductLine(Entity):
+    """The columns of a line of a quote or an order: a product, how many, at what price."""
 
-    __tablename__ = "quote_lines"
-    __table_args__ = (UniqueConstraint("quote_id", "line_no"),)
+    __abstract__ = True
 
-    quote_id: Mapped[UUID] = mapped_column(ForeignKey("quotes.id", ondelete="CASCADE"))
     line_no: Mapped[int]
     product_id: Mapped[UUID | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
     description: Mapped[str | None]
@@ -92,6 +90,15 @@ class QuoteLine(Entity):
     discount_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 6))
     tax_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 6))
     amount: Mapped[Money]
+
+
+class QuoteLine(_ProductLine):
+    """One product line of a quote."""
+
+    __tablename__ = "quote_lines"
+    __table_args__ = (UniqueConstraint("quote_id", "line_no"),)
+
+    quote_id: Mapped[UUID] = mapped_column(ForeignKey("quotes.id", ondelete="CASCADE"))
 
 
 class Order(Entity):
@@ -118,23 +125,13 @@ class Order(Entity):
     description: Mapped[str | None]
 
 
-class OrderLine(Entity):
+class OrderLine(_ProductLine):
     """One product line of an order."""
 
     __tablename__ = "order_lines"
-    __table_args__ = (UniqueConstraint("order_id", "line_no"),)
+    __table_args__ = (UniqueConstraint("order_id", "line_no"), Index(None, "product_id"))
 
     order_id: Mapped[UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
-    line_no: Mapped[int]
-    product_id: Mapped[UUID | None] = mapped_column(
-        ForeignKey("products.id", ondelete="SET NULL"), index=True
-    )
-    description: Mapped[str | None]
-    quantity: Mapped[Quantity]
-    unit_price: Mapped[Money]
-    discount_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 6))
-    tax_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 6))
-    amount: Mapped[Money]
 
 
 class Contract(Entity):
