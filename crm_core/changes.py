@@ -1,11 +1,19 @@
-"""Reading the change feed: ``change_log`` in commit-safe order, for any consumer.
+"""Reading the change feed: ``change_log`` in commit order, for any consumer.
 
-Consumers (the search index now, outbound sync later) keep a :class:`FeedPosition` and read the
-changes after it. On PostgreSQL, ids are handed out before transactions commit, so a
-transaction can commit a *smaller* id after a larger one was already read. The feed is therefore
-ordered by ``(txid, id)`` and read only up to the oldest transaction still running: every change
-at or below that horizon has committed (or never will), and every change that commits later sorts
-above it. SQLite admits one writer at a time, so ids commit in order and ``txid`` is always 0.
+Consumers (the search index now, outbound sync later) keep a :class:`FeedPosition`, read the
+changes after it, and store the position they get back in the same transaction as what they did
+with the changes.
+
+SQLite admits one writer at a time, so ids commit in order: a position is the last id read.
+
+PostgreSQL hands out ids before transactions commit, so a transaction can commit a smaller id
+after a larger one was read; reading ``id > last`` would skip it. The feed is therefore read the
+way PgQ reads its queues: between two transaction snapshots. A position holds the snapshot whose
+committed changes have all been read (``base``); a read takes a new snapshot (``target``) and
+returns the changes of the transactions visible in ``target`` but not in ``base`` — exactly those
+that committed in between, whatever their ids — ordered by ``(txid, id)`` and in pages. A
+long-running transaction never holds the feed back, and a late commit is never skipped: it is
+simply not yet visible in ``target`` and lands in a later window.
 """
 
 from __future__ import annotations
@@ -18,39 +26,74 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Date,
     Integer,
+    String,
     Uuid,
     and_,
+    bindparam,
+    cast,
     func,
     literal,
     literal_column,
+    not_,
     select,
     tuple_,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import ColumnClause
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.types import UserDefinedType
 
 from crm_core.db import is_postgres
 from crm_core.models import Base, ChangeLog
 from crm_core.models._types import ExactDecimal, UTCDateTime
 
-__all__ = ["Change", "FeedPosition", "decode_changed", "feed_horizon", "read_changes"]
+__all__ = [
+    "Change",
+    "FeedPosition",
+    "current_position",
+    "decode_changed",
+    "read_change_keys",
+    "read_changes",
+]
 
-# Transactions with a smaller id have all ended; none of their changes can still appear.
-_OLDEST_RUNNING_TXID: ColumnClause[int] = literal_column(
-    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", BigInteger()
-)
 
-
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class FeedPosition:
-    """A place in the change feed: everything at or before it has been consumed."""
+    """How far a consumer has read the change feed (JSON-serialisable with :meth:`to_json`).
 
-    txid: int = 0
+    SQLite: ``change_id``, the last id read. PostgreSQL: ``base``, the snapshot all of whose
+    changes have been read; while a window is being read in pages, ``target`` is its end and
+    ``(txid, change_id)`` the last change read in it.
+    """
+
     change_id: int = 0
+    base: str | None = None
+    target: str | None = None
+    txid: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The position as a JSON object, to store in a cursor column."""
+        return {
+            "change_id": self.change_id,
+            "base": self.base,
+            "target": self.target,
+            "txid": self.txid,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | None) -> FeedPosition:
+        """The position stored by :meth:`to_json` (the start of the feed for None)."""
+        if not value:
+            return cls()
+        return cls(
+            change_id=int(value.get("change_id", 0)),
+            base=value.get("base"),
+            target=value.get("target"),
+            txid=int(value.get("txid", 0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -68,66 +111,28 @@ class Change:
     origin: str
     actor_id: UUID | None
 
-    @property
-    def position(self) -> FeedPosition:
-        """The feed position just after this change."""
-        return FeedPosition(self.txid, self.id)
 
-
-def feed_horizon(session: Session) -> FeedPosition | None:
-    """The last position that is safe to read now, or None when the feed is empty."""
-    if not is_postgres(session):
-        last = session.scalar(select(func.max(ChangeLog.id)))
-        return FeedPosition(0, last) if last is not None else None
-    query = (
-        select(ChangeLog.txid, ChangeLog.id)
-        .where(ChangeLog.txid < _OLDEST_RUNNING_TXID)
-        .order_by(ChangeLog.txid.desc(), ChangeLog.id.desc())
-        .limit(1)
-    )
-    row = session.execute(query).first()
-    return FeedPosition(row.txid, row.id) if row is not None else None
+def current_position(session: Session) -> FeedPosition:
+    """The position just after every change committed so far."""
+    if is_postgres(session):
+        return FeedPosition(base=session.scalar(select(func.pg_current_snapshot().cast(String))))
+    return FeedPosition(change_id=session.scalar(select(func.max(ChangeLog.id))) or 0)
 
 
 def read_changes(
     session: Session,
     after: FeedPosition,
     *,
-    until: FeedPosition,
     entities: Collection[str] | None = None,
     limit: int = 1000,
-) -> list[Change]:
-    """The changes after ``after`` and at or before ``until`` (a :func:`feed_horizon`), oldest
-    first, at most ``limit`` of them, optionally only for some entity tables."""
+) -> tuple[list[Change], FeedPosition]:
+    """The next changes after ``after`` (at most ``limit``, oldest first, optionally only of some
+    entity tables), and the position to continue from."""
     log = ChangeLog.__table__.c
-    if is_postgres(session):
-        position = tuple_(log.txid, log.id)
-        window = and_(
-            position > tuple_(literal(after.txid), literal(after.change_id)),
-            position <= tuple_(literal(until.txid), literal(until.change_id)),
-        )
-    else:  # txid is always 0: the id alone orders the feed, and it is the rowid
-        window = and_(log.id > after.change_id, log.id <= until.change_id)
-    query = (
-        select(
-            log.id,
-            log.txid,
-            log.entity,
-            log.record_id,
-            log.op,
-            log.changed,
-            log.version,
-            log.changed_at,
-            log.origin,
-            log.actor_id,
-        )
-        .where(window)
-        .order_by(log.txid, log.id)
-        .limit(limit)
-    )
-    if entities is not None:
-        query = query.where(log.entity.in_(sorted(entities)))
-    return [
+    columns = (log.id, log.txid, log.entity, log.record_id, log.op, log.changed, log.version)
+    extra = (log.changed_at, log.origin, log.actor_id)
+    rows, position = _read(session, select(*columns, *extra), after, entities, limit)
+    changes = [
         Change(
             id=row.id,
             txid=row.txid,
@@ -140,8 +145,93 @@ def read_changes(
             origin=row.origin,
             actor_id=row.actor_id,
         )
-        for row in session.execute(query)
+        for row in rows
     ]
+    return changes, position
+
+
+def read_change_keys(
+    session: Session,
+    after: FeedPosition,
+    *,
+    entities: Collection[str] | None = None,
+    limit: int = 1000,
+) -> tuple[list[tuple[str, UUID]], FeedPosition]:
+    """Like :func:`read_changes`, only which records changed: (entity, record id) pairs."""
+    log = ChangeLog.__table__.c
+    query = select(log.entity, log.record_id, log.txid, log.id)
+    rows, position = _read(session, query, after, entities, limit)
+    return [(row.entity, row.record_id) for row in rows], position
+
+
+def _read(
+    session: Session,
+    query: Select[Any],
+    after: FeedPosition,
+    entities: Collection[str] | None,
+    limit: int,
+) -> tuple[list[Any], FeedPosition]:
+    log = ChangeLog.__table__.c
+    if entities is not None:
+        query = query.where(log.entity.in_(sorted(entities)))
+    if not is_postgres(session):  # one writer at a time: the id is the commit order
+        upper = session.scalar(select(func.max(log.id))) or 0
+        window = query.where(log.id > after.change_id, log.id <= upper)
+        rows = list(session.execute(window.order_by(log.id).limit(limit)))
+        # A short page has read the whole feed up to ``upper``, the other entities' changes too.
+        last = rows[-1].id if len(rows) == limit else max(upper, after.change_id)
+        return rows, FeedPosition(change_id=last)
+
+    target = after.target or session.scalar(select(func.pg_current_snapshot().cast(String)))
+    assert target is not None  # noqa: S101 - pg_current_snapshot never returns NULL
+    conditions = [_committed_between(after.base, target)]
+    if after.target is not None:  # a window read in pages: continue after the last change
+        conditions.append(
+            tuple_(log.txid, log.id) > tuple_(literal(after.txid), literal(after.change_id))
+        )
+    rows = list(session.execute(query.where(*conditions).order_by(log.txid, log.id).limit(limit)))
+    if len(rows) == limit:
+        last = rows[-1]
+        return rows, FeedPosition(base=after.base, target=target, txid=last.txid, change_id=last.id)
+    return rows, FeedPosition(base=target)
+
+
+def _committed_between(base: str | None, target: str) -> ColumnElement[bool]:
+    """Changes of the transactions visible in ``target`` but not in ``base``."""
+    log = ChangeLog.__table__.c
+    xid: ColumnElement[Any] = literal_column("change_log.txid::text::xid8")
+    target_xmax = _xmax(target)
+    conditions = [
+        log.txid < target_xmax,
+        func.pg_visible_in_snapshot(xid, _snapshot(target)),
+    ]
+    if base is not None:
+        conditions += [
+            log.txid >= _xmin(base),
+            not_(func.pg_visible_in_snapshot(xid, _snapshot(base))),
+        ]
+    return and_(*conditions)
+
+
+class _PgSnapshot(UserDefinedType[str]):
+    """PostgreSQL's ``pg_snapshot``: ``xmin:xmax:xip,...`` as text."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_kw: Any) -> str:
+        return "pg_snapshot"
+
+
+def _snapshot(text: str) -> ColumnElement[Any]:
+    return cast(bindparam(None, text, type_=String()), _PgSnapshot())
+
+
+def _xmin(snapshot: str) -> int:
+    return int(snapshot.split(":", 1)[0])
+
+
+def _xmax(snapshot: str) -> int:
+    return int(snapshot.split(":", 2)[1])
 
 
 def decode_changed(entity: str, changed: dict[str, Any]) -> dict[str, Any]:

@@ -209,13 +209,13 @@ class SearchDoc(Base):
 
 
 class ChangeCursor(Base):
-    """How far a consumer of the change feed (such as the search index) has read it."""
+    """How far a consumer of the change feed (such as the search index) has read it: a
+    :class:`crm_core.changes.FeedPosition` as JSON."""
 
     __tablename__ = "change_cursor"
 
     consumer: Mapped[Str64] = mapped_column(primary_key=True)
-    txid: Mapped[BigId] = column_default(0)
-    change_id: Mapped[BigId] = column_default(0)
+    position: Mapped[Json] = column_default(dict)
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=server_now()
     )

@@ -18,9 +18,10 @@ from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from crm_core.changes import FeedPosition, feed_horizon, read_changes
+from crm_core._values import among
+from crm_core.changes import FeedPosition, current_position, read_change_keys
 from crm_core.db import ORIGIN_CRM, is_postgres, open_session
-from crm_core.models import Account, ChangeCursor, Contact, Entity, Lead, SearchDoc
+from crm_core.models import Account, ChangeCursor, Contact, Entity, Lead, SearchDoc, table_of
 from crm_core.search._tokens import email_tokens, phone_tokens, text_tokens
 
 __all__ = ["DOCUMENTS", "DocumentSpec", "rebuild_index", "refresh_index"]
@@ -92,25 +93,29 @@ def refresh_index(
     indexed = 0
     while True:
         with open_session(engine) as reader:
-            behind = _behind(reader)
-        if not behind:
+            position = _stored_position(reader)
+            pending, after = read_change_keys(reader, position, entities=DOCUMENTS, limit=1)
+        if not pending:
+            if after != position:  # nothing to index, but remember what was read past
+                with open_session(engine, origin=ORIGIN_CRM) as session:
+                    cursor = _lock_cursor(session)
+                    if FeedPosition.from_json(cursor.position) == position:
+                        cursor.position = after.to_json()
             return indexed
         with open_session(engine, origin=ORIGIN_CRM) as session:
             cursor = _lock_cursor(session)
-            horizon = feed_horizon(session)
-            position = FeedPosition(cursor.txid, cursor.change_id)
-            if horizon is None or horizon <= position:
-                return indexed
-            changes = read_changes(
-                session, position, until=horizon, entities=DOCUMENTS, limit=batch_size
+            keys, after = read_change_keys(
+                session,
+                FeedPosition.from_json(cursor.position),
+                entities=DOCUMENTS,
+                limit=batch_size,
             )
             touched: dict[str, set[UUID]] = {}
-            for change in changes:
-                touched.setdefault(change.entity, set()).add(change.record_id)
+            for entity, record_id in keys:
+                touched.setdefault(entity, set()).add(record_id)
             for entity, ids in touched.items():
-                index_records(session, entity, sorted(ids))
-            done = changes[-1].position if len(changes) == batch_size else horizon
-            cursor.txid, cursor.change_id = done.txid, done.change_id
+                index_records(session, entity, list(ids))
+            cursor.position = after.to_json()
             count = sum(len(ids) for ids in touched.values())
         indexed += count
         if progress is not None and count:
@@ -123,9 +128,9 @@ def rebuild_index(
     """Drop the index and build it again from the entity tables; return the records indexed."""
     with open_session(engine, origin=ORIGIN_CRM) as session:
         cursor = _lock_cursor(session)
-        horizon = feed_horizon(session) or FeedPosition()
+        # Changes that commit from here on are indexed again by the feed: indexing is idempotent.
+        cursor.position = current_position(session).to_json()
         session.execute(delete(SearchDoc))
-        cursor.txid, cursor.change_id = horizon.txid, horizon.change_id
     indexed = 0
     for entity, spec in DOCUMENTS.items():
         after: UUID | None = None
@@ -150,25 +155,24 @@ def index_records(session: Session, entity: str, ids: Sequence[UUID]) -> None:
     spec = DOCUMENTS[entity]
     model = spec.model
     columns = [model.id, model.deleted_at, *(model.__table__.c[name] for name in spec.columns)]
+    docs = table_of(SearchDoc)
     session.execute(
-        delete(SearchDoc).where(SearchDoc.entity == entity, SearchDoc.record_id.in_(ids))
+        delete(docs).where(docs.c.entity == entity, among(session, docs.c.record_id, ids))
     )
     documents = [
         {"entity": entity, "record_id": row.id, "tokens": " ".join(spec.tokens(row))}
-        for row in session.execute(select(*columns).where(model.id.in_(ids)))
+        for row in session.execute(
+            select(*columns).where(among(session, table_of(model).c.id, ids))
+        )
         if row.deleted_at is None
     ]
     if documents:
-        session.execute(insert(SearchDoc), documents)
+        session.execute(insert(docs), documents)
 
 
-def _behind(session: Session) -> bool:
-    horizon = feed_horizon(session)
-    if horizon is None:
-        return False
+def _stored_position(session: Session) -> FeedPosition:
     cursor = session.get(ChangeCursor, CONSUMER)
-    position = FeedPosition(cursor.txid, cursor.change_id) if cursor else FeedPosition()
-    return horizon > position
+    return FeedPosition.from_json(cursor.position if cursor is not None else None)
 
 
 def _lock_cursor(session: Session) -> ChangeCursor:
@@ -176,9 +180,7 @@ def _lock_cursor(session: Session) -> ChangeCursor:
     postgres = is_postgres(session)
     dialect_insert = postgresql.insert if postgres else sqlite.insert
     session.execute(
-        dialect_insert(ChangeCursor)
-        .values(consumer=CONSUMER, txid=0, change_id=0)
-        .on_conflict_do_nothing()
+        dialect_insert(ChangeCursor).values(consumer=CONSUMER, position={}).on_conflict_do_nothing()
     )
     query = select(ChangeCursor).where(ChangeCursor.consumer == CONSUMER)
     if postgres:

@@ -6,12 +6,15 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from crm_core.sample import load_sample, sample_id
-from tests.conftest import Database
+from tests.conftest import PG_ADMIN_URL, Database
 
 TONGBU = str(Path(sys.executable).with_name("tongbu"))
 HUAXIN = sample_id("account", "a_huaxin")
@@ -33,9 +36,20 @@ def assert_clear_error(result: subprocess.CompletedProcess[str], message: str) -
     assert "Traceback" not in result.stderr + result.stdout
 
 
-@pytest.fixture
-def fresh_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no Tongbu schema yet: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'cli.db'}"
+        return
+    name = f"tongbu_cli_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rpartition("/")[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -54,10 +54,11 @@ ENTITY_TABLES = (
 )
 
 # FTS5 over the search tokens: tokens are prepared by crm_core.search, so the tokenizer only
-# splits on spaces (it keeps the characters of e-mail addresses inside a token).
+# splits on spaces (it keeps the characters of e-mail addresses inside a token). Search matches
+# tokens and ranks in Python, so the index keeps no positions (detail=none) and no sizes.
 _SQLITE_SEARCH = (
     """CREATE VIRTUAL TABLE search_fts USING fts5(
-        tokens, content='search_doc', content_rowid='id',
+        tokens, content='search_doc', content_rowid='id', detail=none, columnsize=0,
         tokenize="unicode61 remove_diacritics 0 tokenchars '@._+-'")""",
     """CREATE TRIGGER search_doc_fts_insert AFTER INSERT ON search_doc BEGIN
         INSERT INTO search_fts (rowid, tokens) VALUES (NEW.id, NEW.tokens);
@@ -95,15 +96,9 @@ def upgrade() -> None:
         "change_cursor",
         sa.Column("consumer", sa.String(length=64), nullable=False),
         sa.Column(
-            "txid",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            server_default=sa.text("0"),
-            nullable=False,
-        ),
-        sa.Column(
-            "change_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            server_default=sa.text("0"),
+            "position",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            server_default=sa.text("'{}'"),
             nullable=False,
         ),
         sa.Column(
