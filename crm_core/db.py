@@ -40,6 +40,7 @@ __all__ = [
     "ORIGIN_CRM",
     "ORIGIN_EXTERNAL",
     "TongbuSession",
+    "analyze",
     "create_engine",
     "describe_url",
     "is_postgres",
@@ -149,6 +150,20 @@ def _create_sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
+
+
+def analyze(engine: Engine, *tables: str) -> None:
+    """Refresh the planner's statistics of ``tables`` (after a bulk write changed them a lot).
+
+    Without it, PostgreSQL plans the first queries after a large load as if the tables were
+    still small, until autovacuum gets to them; SQLite's planner keeps no statistics to refresh.
+    """
+    if engine.dialect.name != "postgresql" or not tables:
+        return
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            f"ANALYZE {', '.join(tables)}"
+        )
 
 
 def is_postgres(bind: Engine | Connection | Session) -> bool:

@@ -30,13 +30,14 @@ from sqlalchemy.orm import Session
 from crm_core.bulk._batch import Batch, Rejected
 from crm_core.bulk._plan import make_plan
 from crm_core.bulk._writers import Stamp, writer_for
-from crm_core.db import open_session
+from crm_core.db import analyze, open_session
 from crm_core.errors import InvalidInput, TongbuError
 from crm_core.models import Entity, new_id, table_of, utcnow
 
 __all__ = ["BulkResult", "ConcurrentWriteError", "Rejected", "bulk_upsert", "load"]
 
 _ATTEMPTS = 3
+_ANALYZE_AFTER = 10_000
 
 
 class ConcurrentWriteError(TongbuError):
@@ -97,6 +98,8 @@ def load(
         offset += len(batch)
         if progress is not None:
             progress(result)
+    if total.created + total.updated >= _ANALYZE_AFTER:
+        analyze(engine, table_of(model).name, "change_log")
     return total
 
 

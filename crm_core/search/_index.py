@@ -20,13 +20,15 @@ from sqlalchemy.orm import Session
 
 from crm_core._values import among
 from crm_core.changes import FeedPosition, current_position, read_change_keys
-from crm_core.db import ORIGIN_CRM, is_postgres, open_session
+from crm_core.db import ORIGIN_CRM, analyze, is_postgres, open_session
 from crm_core.models import Account, ChangeCursor, Contact, Entity, Lead, SearchDoc, table_of
 from crm_core.search._tokens import email_tokens, phone_tokens, text_tokens
 
 __all__ = ["DOCUMENTS", "DocumentSpec", "rebuild_index", "refresh_index"]
 
 CONSUMER = "search"
+_ANALYZE_AFTER = 10_000
+_REMEMBER_AFTER = 1_000
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,13 @@ def refresh_index(
             position = _stored_position(reader)
             pending, after = read_change_keys(reader, position, entities=DOCUMENTS, limit=1)
         if not pending:
-            if after != position:  # nothing to index, but remember what was read past
+            if _far_behind(position, after):  # nothing to index; remember what was read past
                 with open_session(engine, origin=ORIGIN_CRM) as session:
                     cursor = _lock_cursor(session)
                     if FeedPosition.from_json(cursor.position) == position:
                         cursor.position = after.to_json()
+            if indexed >= _ANALYZE_AFTER:
+                analyze(engine, "search_doc")
             return indexed
         with open_session(engine, origin=ORIGIN_CRM) as session:
             cursor = _lock_cursor(session)
@@ -147,6 +151,7 @@ def rebuild_index(
             indexed += len(ids)
             if progress is not None:
                 progress(len(ids))
+    analyze(engine, "search_doc")
     return indexed
 
 
@@ -168,6 +173,20 @@ def index_records(session: Session, entity: str, ids: Sequence[UUID]) -> None:
     ]
     if documents:
         session.execute(insert(docs), documents)
+
+
+def _far_behind(stored: FeedPosition, reached: FeedPosition) -> bool:
+    """Whether enough unrelated changes were read past to be worth storing the new position
+    (a write per search otherwise; reading past them again is cheap until then)."""
+    if reached.base is None:
+        return reached.change_id - stored.change_id >= _REMEMBER_AFTER
+    if stored.base is None:
+        return True
+    return _snapshot_xmax(reached.base) - _snapshot_xmax(stored.base) >= _REMEMBER_AFTER
+
+
+def _snapshot_xmax(snapshot: str) -> int:
+    return int(snapshot.split(":", 2)[1])
 
 
 def _stored_position(session: Session) -> FeedPosition:

@@ -72,6 +72,10 @@ def search(
     if refresh:
         refresh_index(engine)
     with open_session(engine) as session:
+        if is_postgres(session):
+            # A prepared statement's generic plan cannot know how rare the tokens are, and at
+            # scale picks a scan of every row; plan each search for its own tokens.
+            session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         candidates: set[tuple[str, UUID]] = set()
         for terms in plan.lookups:
             candidates |= _lookup(session, terms, tables)
