@@ -58,6 +58,7 @@ ORIGIN_EXTERNAL = "external"
 _ORIGIN_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _WRITER_OPTION = "tongbu_writer"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SQLITE_CACHE_KIB = 64 * 1024  # the default 2 MB page cache thrashes on the indexes of a large load
 
 
 def validate_origin(origin: str) -> str:
@@ -141,6 +142,7 @@ def _create_sqlite_engine(url: URL, **kwargs: Any) -> Engine:
             if database and database != ":memory:":
                 cursor.execute("PRAGMA journal_mode = WAL")
                 cursor.execute("PRAGMA synchronous = NORMAL")
+                cursor.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
         finally:
             cursor.close()
 
