@@ -25,14 +25,14 @@ What is measured, per backend (SQLite and PostgreSQL), each run on fresh databas
    fragments of names (a brand such as 华信, or 华信电子), 20 % whole names, 25 % phones of
    existing rows in another format than the stored one (and some last-four-digit queries),
    15 % exact e-mail addresses. Printed: p50 and p95 (target p95 < 50 ms), queries with hits,
-   and the slowest five. The benchmark does not ANALYZE before searching (nor does Tongbu);
-   on PostgreSQL it prints whether autovacuum had analyzed the tables by then, and if not,
-   repeats the searches after an ANALYZE, for reference.
+   and the slowest five. The benchmark does not ANALYZE before searching: on PostgreSQL it
+   prints whether the tables had planner statistics by then (from Tongbu or autovacuum), and
+   if not, repeats the searches after an ANALYZE, for reference.
 
 On PostgreSQL a ``CHECKPOINT`` precedes each timed write phase, so that no phase pays for the
 dirty pages of the one before. The figures go to the terminal and to ``bench/out/core_bulk.json``.
 
-Run it (about twenty minutes for the default million rows on two cores)::
+Run it (ten to twenty minutes for the default million rows on two cores)::
 
     python bench/core_bulk.py [--rows N] [--backends sqlite,postgresql] [--batch-size B]
                               [--queries Q] [--seed S] [--pg-admin-url URL]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from crm_core.cli._app import app, err, out, state
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 _KIND = {"accounts": "account", "contacts": "contact", "leads": "lead"}
 
@@ -37,8 +39,8 @@ def search(
 
     engine = state.engine()
     schema.require_current(engine)
-    with err.status("Searching…", spinner="dots") if err.is_terminal else nullcontext():
-        hits = run_search(engine, text, entities=entity, limit=limit)
+    _refresh_index_with_progress(engine)
+    hits = run_search(engine, text, entities=entity, limit=limit, refresh=False)
     if as_json:
         for hit in hits:
             record = {
@@ -70,3 +72,21 @@ def search(
             str(hit.record_id),
         )
     out.print(table)
+
+
+def _refresh_index_with_progress(engine: Engine) -> None:
+    """Bring the search index up to date, showing progress when there is a lot to index (the
+    first search after a large import indexes every new record)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from crm_core.search import refresh_index
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, disable=not err.is_terminal, transient=True) as bar:
+        task = bar.add_task("Updating the search index", total=None)
+
+        def advance(count: int) -> None:
+            done = int(bar.tasks[0].completed) + count
+            bar.update(task, completed=done, description=f"Indexed {done:,} changed records")
+
+        refresh_index(engine, progress=advance)
