@@ -55,6 +55,7 @@ from crm_core.models._sales import (
     OpportunityStageHistory,
     Pipeline,
     Stage,
+    person_name,
 )
 from crm_core.models._types import new_id, utcnow
 
@@ -113,6 +114,7 @@ __all__ = [
     "entity_classes",
     "entity_tables",
     "new_id",
+    "person_name",
     "table_of",
     "utcnow",
 ]

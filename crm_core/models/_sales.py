@@ -20,6 +20,7 @@ __all__ = [
     "OpportunityStageHistory",
     "Pipeline",
     "Stage",
+    "person_name",
 ]
 
 
@@ -84,10 +85,7 @@ class Contact(Entity):
     @property
     def display_name(self) -> str:
         """The name as people write it: 张伟 (family name first) or "John Smith"."""
-        first, last = self.first_name or "", self.last_name or ""
-        if _is_cjk(first + last):
-            return f"{last}{first}"
-        return f"{first} {last}".strip()
+        return person_name(self.first_name, self.last_name)
 
 
 class AccountContact(Entity):
@@ -202,5 +200,9 @@ class OpportunityStageHistory(Entity):
     entered_at: Mapped[datetime]
 
 
-def _is_cjk(value: str) -> bool:
-    return any("\u3400" <= char <= "\u9fff" for char in value)
+def person_name(first_name: str | None, last_name: str | None) -> str:
+    """A person's name as people write it: 张伟 (family name first) or "John Smith"."""
+    first, last = first_name or "", last_name or ""
+    if any("\u3400" <= char <= "\u9fff" for char in first + last):
+        return f"{last}{first}"
+    return f"{first} {last}".strip()

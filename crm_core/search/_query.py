@@ -10,9 +10,10 @@ from uuid import UUID
 from sqlalchemy import Engine, bindparam, select, text
 from sqlalchemy.orm import Session
 
+from crm_core._values import among
 from crm_core.db import is_postgres, open_session
 from crm_core.errors import InvalidInput
-from crm_core.models import Account, AccountContact
+from crm_core.models import Account, AccountContact, person_name, table_of
 from crm_core.search._index import DOCUMENTS, refresh_index
 from crm_core.search._tokens import QueryPlan, normalize, phone_digits, plan_query
 
@@ -32,6 +33,7 @@ ENTITY_NAMES: dict[str, str] = {
 # than this (a bare 科技, say) is ranked among the first ones the index returns.
 _CANDIDATES = 500
 _ENTITY_ORDER = {"accounts": 0, "contacts": 1, "leads": 2}
+_FEW_DIGITS = 6
 
 
 @dataclass(frozen=True)
@@ -148,15 +150,16 @@ def _group(candidates: set[tuple[str, UUID]]) -> dict[str, list[UUID]]:
 
 def _rank(session: Session, plan: QueryPlan, entity: str, ids: list[UUID]) -> list[SearchHit]:
     """Load the candidates, drop the ones the index matched only loosely, and score the rest."""
-    spec = DOCUMENTS[entity]
-    model = spec.model
-    rows = session.execute(
-        select(model).where(model.id.in_(ids), model.deleted_at.is_(None))
-    ).scalars()
-    records: list[Any] = list(rows)
-    companies = _contact_accounts(session, [r.id for r in records]) if entity == "contacts" else {}
+    table = table_of(DOCUMENTS[entity].model)
+    columns = [table.c[name] for name in _SHOWN[entity]]
+    rows: list[Any] = list(
+        session.execute(
+            select(*columns).where(among(session, table.c.id, ids), table.c.deleted_at.is_(None))
+        )
+    )
+    companies = _contact_accounts(session, [r.id for r in rows]) if entity == "contacts" else {}
     hits: list[SearchHit] = []
-    for record in records:
+    for record in rows:
         score, matched = _score(plan, entity, record)
         if score == 0:
             continue
@@ -174,6 +177,24 @@ def _rank(session: Session, plan: QueryPlan, entity: str, ids: list[UUID]) -> li
             )
         )
     return hits
+
+
+# The columns a search result is scored on and shown with.
+_SHOWN: dict[str, tuple[str, ...]] = {
+    "accounts": (
+        "id",
+        "name",
+        "short_name",
+        "credit_code",
+        "phone",
+        "email",
+        "province",
+        "city",
+        "industry",
+    ),
+    "contacts": ("id", "first_name", "last_name", "title", "phone", "mobile", "email"),
+    "leads": ("id", "name", "company", "phone", "mobile", "email"),
+}
 
 
 def _score(plan: QueryPlan, entity: str, record: Any) -> tuple[int, str]:
@@ -198,13 +219,15 @@ def _score(plan: QueryPlan, entity: str, record: Any) -> tuple[int, str]:
 
 
 def _phone_score(query: str, digits: str) -> int:
+    """100 for the whole number; for a few digits, the end of a number ranks above its start
+    (people remember the last four), for more digits the start ranks first."""
     if digits == query:
         return 100
-    if digits.startswith(query):
+    starts, ends = digits.startswith(query), digits.endswith(query)
+    first, second = (ends, starts) if len(query) <= _FEW_DIGITS else (starts, ends)
+    if first:
         return 85
-    if digits.endswith(query):
-        return 75
-    return 0
+    return 75 if second else 0
 
 
 def _text_score(query: str, value: str) -> int:
@@ -252,7 +275,7 @@ def _describe(entity: str, record: Any, companies: dict[UUID, str]) -> tuple[str
         return record.name, " · ".join(part for part in (place, record.industry) if part)
     if entity == "contacts":
         detail = " · ".join(p for p in (record.title, companies.get(record.id)) if p)
-        return record.display_name, detail
+        return person_name(record.first_name, record.last_name), detail
     return record.name or record.company or "", record.company or ""
 
 

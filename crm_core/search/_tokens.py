@@ -39,6 +39,8 @@ _PHONE_PREFIX = "tel"
 _PHONE_SUFFIX = "ler"
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _NON_DIGITS = re.compile(r"\D+")
+_WHOLE_NUMBER = 7
+"""Digits from which a query is taken as a whole phone number rather than a fragment."""
 _EXTENSION = re.compile(r"\s*(?:转|分机|ext\.?|extension|x|#)\s*\d{1,6}\s*$", re.IGNORECASE)
 _PLAIN_NUMBER = re.compile(r"^[\d\s()+\-./]+$")
 _LANDLINE = re.compile(r"^[2-9]\d{8,10}$|^10\d{7,8}$")
@@ -151,7 +153,10 @@ def plan_query(query: str) -> QueryPlan | None:
     if not raw:
         return None
     if _PHONE_QUERY.match(raw) and sum(ch.isdigit() for ch in raw) >= 4:
-        digits = phone_digits(raw) or ""
+        # A whole number is normalized (+86 138... is 138...); a few digits are taken as typed:
+        # the last four digits 0521 are not a number with a trunk prefix 0.
+        typed = _NON_DIGITS.sub("", raw)
+        digits = (phone_digits(raw) or "") if len(typed) >= _WHOLE_NUMBER else typed
         lookups: list[tuple[Term, ...]] = [
             ((_PHONE_PREFIX + digits, True),),
             ((_PHONE_SUFFIX + digits[::-1], True),),

@@ -140,3 +140,16 @@ def test_the_limit_is_respected(sample: Database) -> None:
 
 def test_loading_the_sample_twice_changes_nothing(sample: Database) -> None:
     assert load_sample(sample.engine).already_loaded
+
+
+def test_the_last_four_digits_rank_above_a_number_that_starts_with_them(db: Database) -> None:
+    with open_session(db.engine, origin="crm") as session:
+        ends = records.create(session, Lead, {"name": "尾号0521", "mobile": "13800000521"})
+        records.create(session, Lead, {"name": "区号0521", "phone": "0521-8888 9999"})
+        last = records.create(session, Lead, {"name": "尾号1913", "mobile": "13800001913"})
+        records.create(session, Lead, {"name": "开头1913", "mobile": "19130001234"})
+
+    assert search(db.engine, "0521")[0].record_id == ends.id
+    hits = search(db.engine, "1913")
+    assert [hit.title for hit in hits] == ["尾号1913", "开头1913"]
+    assert hits[0].record_id == last.id
