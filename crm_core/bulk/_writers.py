@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import JSON, Boolean, Column, Date, Integer, Uuid
+from sqlalchemy import JSON, Boolean, Date, Integer, Uuid
 from sqlalchemy.orm import Session
 
 from crm_core._values import sqlite_column, sqlite_storage
-from crm_core.bulk._plan import Plan
 from crm_core.db import is_postgres
 from crm_core.models._types import ExactDecimal, UTCDateTime
 
@@ -58,16 +57,26 @@ def writer_for(session: Session) -> Writer:
     return _PostgresWriter() if is_postgres(session) else _SqliteWriter()
 
 
-def _create_columns(plan: Plan) -> list[str]:
-    extra = [name for name, _factory in plan.extra_defaults]
-    return [*plan.data_fields, "id", *extra]
+Encoder = Callable[[Any, list[Any]], list[Any]]
+"""Turns a column of Python values of a column type into what the database driver is given."""
 
 
-def _create_values(batch: Batch, keys: list[Any], ids: list[UUID]) -> list[list[Any]]:
-    """The values of a create, one list per column of :func:`_create_columns`."""
+def _create_rows(
+    batch: Batch, keys: list[Any], ids: list[UUID], stamp: Stamp, encode: Encoder
+) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    """The column names of a create and its rows, encoded for the driver."""
     plan = batch.plan
+    table = plan.table
+    names = [*plan.data_fields, "id", *(name for name, _factory in plan.extra_defaults)]
     defaults = [[factory() for _ in keys] for _name, factory in plan.extra_defaults]
-    return [*_field_columns(batch, keys, plan.data_fields), ids, *defaults]
+    values = [*_field_columns(batch, keys, plan.data_fields), ids, *defaults]
+    columns = [
+        encode(table.c[name].type, column) for name, column in zip(names, values, strict=True)
+    ]
+    [now] = encode(table.c.created_at.type, [stamp.now])
+    [actor] = encode(table.c.created_by.type, [stamp.actor_id])
+    constant = (repeat(now), repeat(now), repeat(actor), repeat(actor))
+    return [*names, *_BOOKKEEPING_ON_CREATE], zip(*columns, *constant, strict=False)
 
 
 def _field_columns(batch: Batch, keys: list[Any], names: tuple[str, ...]) -> list[list[Any]]:
@@ -87,19 +96,11 @@ class _PostgresWriter:
     def create(
         self, session: Session, batch: Batch, keys: list[Any], ids: list[UUID], stamp: Stamp
     ) -> None:
-        table = batch.plan.table
-        names = _create_columns(batch.plan)
-        columns = [
-            _copy_text(table.c[name], values)
-            for name, values in zip(names, _create_values(batch, keys, ids), strict=True)
-        ]
-        stamps = _copy_text(table.c.created_at, [stamp.now]) * 2
-        actors = _copy_text(table.c.created_by, [stamp.actor_id]) * 2
-        constant = [repeat(value) for value in (*stamps, *actors)]
-        statement = f"COPY {table.name} ({', '.join([*names, *_BOOKKEEPING_ON_CREATE])}) FROM STDIN"
+        names, rows = _create_rows(batch, keys, ids, stamp, _copy_text)
+        statement = f"COPY {batch.plan.table.name} ({', '.join(names)}) FROM STDIN"
         with _driver(session).cursor().copy(statement) as copy:
             write = copy.write_row
-            for row in zip(*columns, *constant, strict=False):
+            for row in rows:
                 write(row)
 
     def update(
@@ -120,7 +121,7 @@ class _PostgresWriter:
             *_field_columns(batch, keys, plan.data_fields),
         ]
         columns = [
-            _copy_text(plan.table.c[name], column)
+            _copy_text(plan.table.c[name].type, column)
             for name, column in zip(names, values, strict=True)
         ]
         cursor = _driver(session).cursor()
@@ -143,11 +144,11 @@ class _PostgresWriter:
         return written
 
 
-def _copy_text(column: Column[Any], values: list[Any]) -> list[Any]:
-    """Values of ``column`` as the text COPY reads: psycopg then writes plain strings, more than
+def _copy_text(column_type: Any, values: list[Any]) -> list[Any]:
+    """Values of a column as the text COPY reads: psycopg then writes plain strings, more than
     twice as fast as adapting each UUID, datetime or decimal object itself."""
-    for column_type, convert in _POSTGRES_TEXT:
-        if isinstance(column.type, column_type):
+    for python_type, convert in _POSTGRES_TEXT:
+        if isinstance(column_type, python_type):
             return [convert(v) if v is not None else None for v in values]
     return values
 
@@ -169,20 +170,12 @@ class _SqliteWriter:
     def create(
         self, session: Session, batch: Batch, keys: list[Any], ids: list[UUID], stamp: Stamp
     ) -> None:
-        table = batch.plan.table
-        names = _create_columns(batch.plan)
-        columns = [
-            sqlite_column(table.c[name].type, values)
-            for name, values in zip(names, _create_values(batch, keys, ids), strict=True)
-        ]
-        now = sqlite_storage(table.c.created_at.type)(stamp.now)
-        actor = sqlite_storage(table.c.created_by.type)(stamp.actor_id)
-        constant = [repeat(value) for value in (now, now, actor, actor)]
-        every = [*names, *_BOOKKEEPING_ON_CREATE]
+        names, rows = _create_rows(batch, keys, ids, stamp, sqlite_column)
         statement = (
-            f"INSERT INTO {table.name} ({', '.join(every)}) VALUES ({', '.join('?' * len(every))})"
+            f"INSERT INTO {batch.plan.table.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' * len(names))})"
         )
-        _driver(session).executemany(statement, zip(*columns, *constant, strict=False))
+        _driver(session).executemany(statement, rows)
 
     def update(
         self,
