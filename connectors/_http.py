@@ -12,11 +12,15 @@
 * secrets (passwords, tokens, app secrets) never in logs, reprs or exception messages.
 
 A connector brings its own error classifier (its ``errors.py``): one function that turns an
-answer of its system into a typed error, or None when the answer is a success.
+answer of its system into a typed error, or None when the answer is a success. Systems that
+report failures inside a successful HTTP answer (HTTP 200 with an error body) also pass a
+``check`` of the decoded answer to :meth:`HttpClient.post_json`; an answer that does not decode
+is a :class:`~crm_core.sync.ports.TransientError` and is retried like one.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -41,6 +45,7 @@ from crm_core.sync.ports import (
 )
 
 __all__ = [
+    "AnswerCheck",
     "ErrorClassifier",
     "HttpClient",
     "RateLimiter",
@@ -54,6 +59,10 @@ log = logging.getLogger("tongbu.http")
 
 ErrorClassifier = Callable[[httpx.Response], ConnectorError | None]
 """Turns an answer of a system into a typed error, or None when it is a success."""
+
+AnswerCheck = Callable[[Any], ConnectorError | None]
+"""Turns a decoded answer into a typed error, or None when it is a success (for systems that
+answer HTTP 200 with an error in the body)."""
 
 _SECRET_PARAMETER = re.compile(
     r"((?:access_?token|token|secret|password|passwd|key|signature|sign|corpsecret)=)[^&\s]+",
@@ -266,8 +275,30 @@ class HttpClient:
         Raises a :class:`~crm_core.sync.ports.ConnectorError` subclass when the request fails
         for good or the retries run out.
         """
+        response: httpx.Response = self._retrying()(self._send, method, url, **kwargs)
+        return response
+
+    def post_json(
+        self,
+        url: str,
+        payload: Any,
+        *,
+        loads: Callable[[bytes], Any] = json.loads,
+        check: AnswerCheck | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """POST ``payload`` as JSON and return the decoded JSON answer.
+
+        Decoding is part of the attempt: an answer that is not JSON (a truncated body, an HTML
+        error page) is a :class:`~crm_core.sync.ports.TransientError` and is retried. ``loads``
+        decodes the body (e.g. with ``parse_float=Decimal``); ``check`` turns a decoded answer
+        into an error, for systems that report failures in the body of an HTTP 200.
+        """
+        return self._retrying()(self._post_decoded, url, payload, loads, check, kwargs)
+
+    def _retrying(self) -> Retrying:
         policy = self.retry
-        retrying = Retrying(
+        return Retrying(
             stop=stop_after_attempt(policy.attempts),
             wait=self._wait,
             retry=retry_if_exception(self._worth_retrying),
@@ -275,14 +306,18 @@ class HttpClient:
             before_sleep=self._log_retry,
             reraise=True,
         )
-        response: httpx.Response = retrying(self._send, method, url, **kwargs)
-        return response
 
-    def post_json(self, url: str, payload: Any, **kwargs: Any) -> Any:
-        """POST ``payload`` as JSON and return the decoded JSON answer."""
-        response = self.request("POST", url, json=payload, **kwargs)
+    def _post_decoded(
+        self,
+        url: str,
+        payload: Any,
+        loads: Callable[[bytes], Any],
+        check: AnswerCheck | None,
+        kwargs: dict[str, Any],
+    ) -> Any:
+        response = self._send("POST", url, json=payload, **kwargs)
         try:
-            return response.json()
+            answer = loads(response.content)
         except ValueError:
             raise TransientError(
                 self.redact(
@@ -290,6 +325,10 @@ class HttpClient:
                     f"is not JSON: {_excerpt(response)}"
                 )
             ) from None
+        failure = check(answer) if check is not None else None
+        if failure is not None:
+            raise self._cleaned(failure)
+        return answer
 
     def redact(self, text: str) -> str:
         """``text`` with every secret and secret-looking URL parameter masked."""

@@ -4,8 +4,17 @@ from crm_core.cli import _demo, _search
 from crm_core.cli._accounts import accounts_app
 from crm_core.cli._app import app, main
 from crm_core.cli._db import db_app
+from crm_core.cli._emulator import emulator_app
+from crm_core.cli._mapping import mapping_app
+from crm_core.cli._sync import conflicts_app, quarantine_app, runs_app, sync_app
 
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(mapping_app, name="mapping")
+app.add_typer(sync_app, name="sync")
+app.add_typer(runs_app, name="runs")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(conflicts_app, name="conflicts")
+app.add_typer(emulator_app, name="emulator")
 
 __all__ = ["_demo", "_search", "app", "main"]

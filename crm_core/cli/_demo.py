@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from crm_core.cli._accounts import render
 from crm_core.cli._app import app, out, state
 from crm_core.cli._search import search
+from crm_core.cli._sync import summary_table
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 _SEARCHES = ("华信", "+86 138 0013 8000", "acme")
 
@@ -42,7 +50,76 @@ def demo() -> None:
         overview = account_overview(session, sample_id("account", "a_huaxin"), activities=5)
     out.print(f"[dim]$ tongbu accounts show {overview.account.id}[/]")
     render(overview)
+    _sync_tour(engine)
     out.print(
         "\nTry it yourself: [bold]tongbu search 恒达[/], [bold]tongbu search 0571[/], "
-        "[bold]tongbu accounts show ID[/], [bold]tongbu --help[/]."
+        "[bold]tongbu accounts show ID[/], [bold]tongbu runs list[/], [bold]tongbu --help[/]."
     )
+
+
+_DEMO_PIPELINES = ("kingdee-materials", "kingdee-customers", "kingdee-orders")
+
+
+def _sync_tour(engine: Engine) -> None:
+    """Sync with the bundled Kingdee emulator: everything both ways, an edit on each side,
+    again, and once more to show that nothing echoes."""
+    from sqlalchemy import select
+
+    from crm_core import records
+    from crm_core.cli._emulator import emulator_types
+    from crm_core.db import open_session
+    from crm_core.models import Account, Xref
+    from crm_core.sync.engine import run_pipeline
+    from crm_core.sync.pipeline import load_pipeline
+
+    out.rule("[bold]5. Two-way sync with Kingdee K3 Cloud (the bundled emulator)")
+    data = Path(engine.url.database or "tongbu.db").with_suffix(".kingdee.db")
+    fresh = not data.exists()
+    factory = emulator_types()["kingdee"].load()
+    seed = {"customers": 200, "orders": 60} if fresh else {}
+    with factory(port=0, seed=seed, data_path=str(data)).start() as erp:
+        os.environ["TONGBU_KINGDEE_URL"] = erp.url
+        os.environ["TONGBU_KINGDEE_ACCT_ID"] = erp.credentials["acct_id"]
+        os.environ["TONGBU_KINGDEE_USERNAME"] = erp.credentials["username"]
+        os.environ["TONGBU_KINGDEE_PASSWORD"] = erp.credentials["password"]
+        out.print(f"Kingdee emulator at {erp.url} ({data.name}).", highlight=False)
+        pipelines = [load_pipeline(name) for name in _DEMO_PIPELINES]
+
+        def sync(title: str) -> None:
+            out.print(f"[dim]$ tongbu sync run ... ({title})[/]")
+            summaries = [s for p in pipelines for s in run_pipeline(engine, p)]
+            out.print(summary_table(summaries))
+
+        sync("first run: everything both ways")
+        number = erp.numbers("BD_Customer")[0]
+        erp.edit(
+            "BD_Customer", number, FName=f"{erp.get('BD_Customer', number)['FName']}（已改名）"
+        )
+        with open_session(engine) as session:
+            linked = session.scalar(
+                select(Xref.record_id)
+                .where(Xref.system == "kingdee", Xref.external_entity == "BD_Customer")
+                .order_by(Xref.external_id.desc())
+            )
+            account = session.get(Account, linked) if linked else None
+        if account is not None:
+            with open_session(engine, origin="crm") as session:
+                records.update(
+                    session,
+                    Account,
+                    account.id,
+                    {"phone": "+8657188889999"},
+                    expected_version=account.version,
+                )
+        out.print(
+            f"Renamed customer {number} in the ERP; changed the phone of "
+            f"{account.name if account else '-'} in the CRM.",
+            highlight=False,
+        )
+        sync("second run: each edit arrives on the other side")
+        out.print(
+            "The customers the CRM created came back from the ERP with the values the ERP "
+            "filled in (trading currency, forbid status): the CRM learned them once.",
+            highlight=False,
+        )
+        sync("third run: nothing to do, nothing echoes")

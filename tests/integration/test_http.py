@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -70,7 +71,11 @@ def server() -> Iterator[tuple[str, Script]]:
             self._send(answer)
 
         def _send(self, answer: Answer) -> None:
-            payload = json.dumps(answer.body, ensure_ascii=False).encode()
+            payload = (
+                answer.body
+                if isinstance(answer.body, bytes)
+                else json.dumps(answer.body, ensure_ascii=False).encode()
+            )
             try:
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
@@ -180,6 +185,34 @@ def test_timeouts_are_transient_and_retried(server: tuple[str, Script]) -> None:
     script.answers = [Answer(200, {"ok": "late"}, delay=0.5), Answer(200, {"ok": True})]
     with client(url, timeout=0.1, sleep=WaitRecorder()) as http:
         assert http.post_json("/things", {}) == {"ok": True}
+
+
+def test_an_answer_that_is_not_json_is_retried_then_reported(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.answers = [Answer(200, b"<html>proxy error"), Answer(200, {"ok": True})]
+    with client(url, sleep=WaitRecorder()) as http:
+        assert http.post_json("/things", {}) == {"ok": True}
+    assert len(script.received) == 2
+    script.answers = [Answer(200, b'{"ok": tr')]
+    with client(url, sleep=WaitRecorder()) as http, pytest.raises(TransientError, match="not JSON"):
+        http.post_json("/things", {})
+
+
+def test_an_error_in_the_body_of_a_success_is_checked_inside_the_retries(
+    server: tuple[str, Script],
+) -> None:
+    url, script = server
+    script.answers = [Answer(200, {"code": "BUSY"}), Answer(200, {"code": "OK", "value": 1.10})]
+
+    def check(answer: Any) -> TransientError | None:
+        return TransientError("busy") if answer["code"] == "BUSY" else None
+
+    with client(url, sleep=WaitRecorder()) as http:
+        answer = http.post_json(
+            "/things", {}, loads=lambda body: json.loads(body, parse_float=Decimal), check=check
+        )
+    assert answer["value"] == Decimal("1.10")
+    assert len(script.received) == 2
 
 
 def test_refused_records_are_permanent_and_not_retried(server: tuple[str, Script]) -> None:

@@ -1,0 +1,97 @@
+"""What one run of a pipeline works with, shared by the inbound and outbound halves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Engine
+
+from crm_core.errors import ConfigError
+from crm_core.mapping import CompiledMapping
+from crm_core.models import Entity, entity_classes
+from crm_core.sync._books import RunContext
+from crm_core.sync.pipeline import Pipeline
+from crm_core.sync.ports import Connector, EntityDescription
+
+__all__ = ["Job", "model_for"]
+
+
+def model_for(table: str) -> type[Entity]:
+    """The CRM entity model of a table name."""
+    for model in entity_classes():
+        if model.__tablename__ == table:
+            return model
+    raise ConfigError(f"{table} is not a CRM entity table")
+
+
+@dataclass
+class Job:
+    """A pipeline being run: the database, the compiled mapping, the connector, the run row."""
+
+    engine: Engine
+    pipeline: Pipeline
+    mapping: CompiledMapping
+    connector: Connector
+    dry_run: bool = False
+    run_id: UUID | None = None
+
+    @property
+    def system(self) -> str:
+        """The external system, also the origin of the CRM writes made for it."""
+        return self.mapping.system
+
+    @property
+    def external_entity(self) -> str:
+        """The external entity the pipeline syncs."""
+        return self.mapping.external_entity
+
+    @property
+    def model(self) -> type[Entity]:
+        """The CRM entity model the pipeline syncs."""
+        return model_for(self.mapping.crm_entity)
+
+    @property
+    def line_model(self) -> type[Entity] | None:
+        """The CRM model of the lines, for mappings with lines."""
+        lines = self.mapping.lines
+        return model_for(lines.crm_entity) if lines is not None else None
+
+    @property
+    def line_number(self) -> str:
+        """The CRM field numbering the lines (the engine matches stored lines by it)."""
+        lines = self.mapping.lines
+        if lines is None or lines.number is None:
+            raise ConfigError(
+                f"mapping {self.mapping.name}: lines need a `number` field (e.g. line_no) so "
+                "that stored lines can be matched to incoming ones"
+            )
+        return lines.number
+
+    def description(self) -> EntityDescription:
+        """The connector's description of the external entity."""
+        described = self.connector.entities().get(self.external_entity)
+        if described is None:
+            raise ConfigError(
+                f"pipeline {self.pipeline.name}: the {self.system} connector has no entity "
+                f"{self.external_entity}"
+            )
+        return described
+
+    def context(self, direction: str) -> RunContext:
+        """The bookkeeping context of this run in one direction."""
+        return RunContext(
+            pipeline=self.pipeline.name,
+            source=self.system,
+            entity=self.external_entity,
+            direction=direction,
+            run_id=self.run_id,
+        )
+
+    def version_of(self, record: dict[str, Any]) -> str | None:
+        """The external version of a record (its version field), as text."""
+        field = self.description().version_field
+        if field is None or record.get(field) is None:
+            return None
+        return str(record[field])
