@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,17 @@ def demo() -> None:
     )
 
 
+_BUNDLED_PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 _DEMO_PIPELINES = ("kingdee-materials", "kingdee-customers", "kingdee-orders")
+
+
+def _emulator_file(engine: Engine) -> Path:
+    """Where the demo's emulator keeps its data: beside an SQLite database, else in the
+    temporary folder, named after the database (so a second demo finds the same ERP)."""
+    database = engine.url.database or "tongbu"
+    if engine.url.get_backend_name() == "sqlite" and database != ":memory:":
+        return Path(database).with_suffix(".kingdee.db")
+    return Path(tempfile.gettempdir()) / f"tongbu-demo-{Path(database).name}.kingdee.db"
 
 
 def _sync_tour(engine: Engine) -> None:
@@ -70,10 +81,10 @@ def _sync_tour(engine: Engine) -> None:
     from crm_core.db import open_session
     from crm_core.models import Account, Xref
     from crm_core.sync.engine import run_pipeline
-    from crm_core.sync.pipeline import load_pipeline
+    from crm_core.sync.pipeline import PIPELINES_DIR_ENV, load_pipeline
 
     out.rule("[bold]5. Two-way sync with Kingdee K3 Cloud (the bundled emulator)")
-    data = Path(engine.url.database or "tongbu.db").with_suffix(".kingdee.db")
+    data = _emulator_file(engine)
     fresh = not data.exists()
     factory = emulator_types()["kingdee"].load()
     seed = {"customers": 200, "orders": 60} if fresh else {}
@@ -83,7 +94,8 @@ def _sync_tour(engine: Engine) -> None:
         os.environ["TONGBU_KINGDEE_USERNAME"] = erp.credentials["username"]
         os.environ["TONGBU_KINGDEE_PASSWORD"] = erp.credentials["password"]
         out.print(f"Kingdee emulator at {erp.url} ({data.name}).", highlight=False)
-        pipelines = [load_pipeline(name) for name in _DEMO_PIPELINES]
+        folder = Path(os.environ.get(PIPELINES_DIR_ENV) or _BUNDLED_PIPELINES)
+        pipelines = [load_pipeline(folder / f"{name}.yaml") for name in _DEMO_PIPELINES]
 
         def sync(title: str) -> None:
             out.print(f"[dim]$ tongbu sync run ... ({title})[/]")
