@@ -39,6 +39,11 @@ class KingdeeConfig(BaseModel):
     ``FSaleOrgId``) when a record does not say."""
     page_size: int = Field(default=2000, ge=1, le=10000)
     """The most rows one query asks for (K3 answers at most 10,000)."""
+    lookback_seconds: float = Field(default=0.0, ge=0, le=86400)
+    """How far before the saved cursor an incremental read starts again. K3 stamps
+    ``FModifyDate`` when a save begins, so with many writers a save can commit after a later one
+    was read; re-reading a short window (e.g. 120 s) catches it, and the engine skips what it has
+    already seen. 0 (the default) reads strictly after the cursor."""
     write_batch_size: int = Field(default=100, ge=1, le=1000)
     """Records per BatchSave."""
     max_attempts: int = Field(default=5, ge=1, le=20)

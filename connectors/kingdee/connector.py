@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -253,6 +254,12 @@ class KingdeeConnector:
         """Close the connection."""
         self.client.close()
 
+    def __enter__(self) -> KingdeeConnector:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     @property
     def logins(self) -> int:
         """How many times this connector has logged in."""
@@ -269,6 +276,8 @@ class KingdeeConnector:
             raise ValueError("batch_size must be at least 1")
         limit = min(batch_size, self.config.page_size)
         modified, last_id = _parse_cursor(cursor)
+        if modified is not None and self.config.lookback_seconds:
+            modified, last_id = _earlier(modified, self.config.lookback_seconds), None
         pk_index = spec.fields.index(spec.pk)
         modified_index = spec.fields.index("FModifyDate")
         while True:
@@ -633,6 +642,12 @@ def _parse_cursor(cursor: Cursor) -> tuple[str | None, int | None]:
     if last_id is not None and not isinstance(last_id, int):
         raise ConfigurationError(f"not a kingdee cursor: {cursor!r}")
     return cursor["modified"], last_id
+
+
+def _earlier(modified: str, seconds: float) -> str:
+    """A K3 time ``seconds`` before ``modified``, in K3's own format."""
+    moment = datetime.fromisoformat(modified) - timedelta(seconds=seconds)
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _field_value(key: str, value: Any) -> tuple[str, Any]:

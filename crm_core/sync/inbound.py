@@ -169,8 +169,9 @@ class _Page:
             pending.append(item)
         self._match([item for item in pending if item.link is None])
         self._write(pending)
-        if touch:
-            self._touch([item.key for item in items])
+        if touch:  # every record read, also those quarantined: they still exist there
+            keys = (self.mapping.external_key(record) for record in records)
+            self._touch(sorted({key for key in keys if key is not None}))
         return self.outcome
 
     def _map(self, records: Sequence[Mapping[str, Any]]) -> list[_Item]:

@@ -56,6 +56,15 @@ class Hub:
         text = path.read_text(encoding="utf-8")
         path.write_text(re.sub(r"(?m)^batch_size: \d+", f"batch_size: {size}", text), "utf-8")
 
+    def set_connector(self, pipeline: str, **settings: Any) -> None:
+        """Add connector settings (e.g. ``timeout``) to a pipeline file."""
+        path = self.folder / "pipelines" / f"kingdee-{pipeline}.yaml"
+        extra = "".join(f"  {key}: {value}\n" for key, value in settings.items())
+        text = path.read_text(encoding="utf-8").replace(
+            "  type: kingdee\n", "  type: kingdee\n" + extra
+        )
+        path.write_text(text, encoding="utf-8")
+
     def run(
         self,
         pipeline: str,

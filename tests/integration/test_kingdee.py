@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib.metadata import entry_points
 from typing import Any
@@ -799,3 +800,25 @@ def test_the_command_line_serves_a_seeded_emulator(tmp_path: Any) -> None:
     assert len(orders) == 3
     with KingdeeEmulator(data_path=str(data), seed={"customers": 99}) as again:
         assert again.count("BD_Customer") == 25  # a kept database is not seeded again
+
+
+def test_a_lookback_window_catches_a_save_that_commits_after_a_later_one_was_read(
+    k3: KingdeeEmulator,
+) -> None:
+    numbers = k3.numbers("BD_Customer")
+    with connect(k3) as strict, connect(k3, lookback_seconds=120) as looking_back:
+        pages = list(strict.read_changes("BD_Customer", None, 100))
+        cursor = pages[-1].next_cursor
+        # A save that began 30 s before the last record read, and committed only now.
+        late = (datetime.fromisoformat(cursor["modified"]) - timedelta(seconds=30)).isoformat(
+            timespec="milliseconds"
+        )
+        k3.set_modify_date("BD_Customer", [numbers[0]], late)
+
+        missed = [r for p in strict.read_changes("BD_Customer", cursor, 100) for r in p.records]
+        caught = [
+            r for p in looking_back.read_changes("BD_Customer", cursor, 100) for r in p.records
+        ]
+
+    assert missed == []
+    assert numbers[0] in {record["FNumber"] for record in caught}

@@ -225,6 +225,7 @@ def test_manual_conflicts_wait_for_a_person_and_then_apply(hub_factory: Any, tak
 
 def test_faults_during_a_run_lose_nothing(hub_factory: Any) -> None:
     hub: Hub = hub_factory(customers=1200)
+    hub.set_connector("customers", timeout=1.5)
     faults = hub.erp.faults
     faults.throttle(2, retry_after=0)
     faults.unavailable(2, retry_after=1)
@@ -233,7 +234,7 @@ def test_faults_during_a_run_lose_nothing(hub_factory: Any) -> None:
     def midway(_side: str, counts: Any) -> None:
         if counts.read == 500:
             faults.expire_sessions()
-            faults.slow(1, seconds=4)
+            faults.slow(1, seconds=3)  # past the client's timeout: it gives up and retries
             faults.malformed(1)
 
     result = hub.run("customers", "in", batch_size=250, progress=midway)
@@ -379,3 +380,19 @@ def test_deletes_in_the_crm_follow_the_delete_policy(
     assert writes(again["out"]) == 0
     with open_session(hub.db.engine) as session:
         assert session.scalar(select(func.count()).select_from(Conflict)) == 0
+
+
+def test_a_full_read_does_not_take_a_quarantined_record_for_a_deleted_one(
+    hub_factory: Any,
+) -> None:
+    hub: Hub = hub_factory(customers=3)
+    hub.set_rule("customers", deletes="propagate")
+    hub.run("customers")
+    number = hub.erp.numbers("BD_Customer")[0]
+    hub.erp.edit("BD_Customer", number, FTAXREGISTERCODE="9" * 40)  # longer than a credit code
+
+    result = hub.run("customers", "in", full=True)
+
+    assert result["in"].counts.quarantined == 1
+    assert result["in"].counts.deleted == 0
+    assert hub.account(number) is not None
