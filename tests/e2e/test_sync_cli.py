@@ -107,13 +107,11 @@ def test_conflict_decisions_are_listed_and_a_settled_one_cannot_be_settled_again
 ) -> None:
     assert tongbu(erp, url, "sync", "run", "kingdee-customers").returncode == 0
     number = erp.numbers("BD_Customer")[0]
+    customer = erp.get("BD_Customer", number)
+    assert customer is not None
     engine = create_engine(url)
     with open_session(engine, origin="crm") as session:
-        account = (
-            session.query(Account)
-            .filter(Account.name == erp.get("BD_Customer", number)["FName"])
-            .one()
-        )
+        account = session.query(Account).filter(Account.name == customer["FName"]).one()
         records.update(
             session, Account, account.id, {"name": "CRM 改的名字"}, expected_version=account.version
         )
