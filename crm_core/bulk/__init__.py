@@ -29,12 +29,19 @@ from sqlalchemy.orm import Session
 
 from crm_core.bulk._batch import Batch, Rejected
 from crm_core.bulk._plan import make_plan
-from crm_core.bulk._writers import Stamp, writer_for
+from crm_core.bulk._writers import Stamp, insert_rows, writer_for
 from crm_core.db import analyze, open_session
 from crm_core.errors import InvalidInput, TongbuError
 from crm_core.models import Entity, new_id, table_of, utcnow
 
-__all__ = ["BulkResult", "ConcurrentWriteError", "Rejected", "bulk_upsert", "load"]
+__all__ = [
+    "BulkResult",
+    "ConcurrentWriteError",
+    "Rejected",
+    "bulk_upsert",
+    "insert_rows",
+    "load",
+]
 
 _ATTEMPTS = 3
 _ANALYZE_AFTER = 10_000

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import JSON, Boolean, Date, Integer, Uuid
+from sqlalchemy import JSON, Boolean, Date, Integer, Table, Uuid
 from sqlalchemy.orm import Session
 
 from crm_core._values import sqlite_column, sqlite_storage
@@ -20,7 +20,7 @@ from crm_core.models._types import ExactDecimal, UTCDateTime
 if TYPE_CHECKING:
     from crm_core.bulk._batch import Batch
 
-__all__ = ["Stamp", "Writer", "writer_for"]
+__all__ = ["Stamp", "Writer", "insert_rows", "writer_for"]
 
 _BOOKKEEPING_ON_CREATE = ("created_at", "updated_at", "created_by", "updated_by")
 
@@ -205,3 +205,26 @@ class _SqliteWriter:
         rows = zip(*columns, repeat(now), repeat(actor), ids, versions, strict=False)
         written: int = _driver(session).executemany(statement, rows).rowcount
         return written
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert plain rows into ``table`` the fastest way the database has: ``COPY`` on
+    PostgreSQL, ``executemany`` on SQLite, each column encoded for the driver in one pass.
+    Every row names the same columns; nothing is checked or captured beyond what the table's
+    own constraints and triggers do."""
+    if not rows:
+        return
+    names = list(rows[0])
+    values = [[row[name] for row in rows] for name in names]
+    if is_postgres(session):
+        columns = [_copy_text(table.c[n].type, v) for n, v in zip(names, values, strict=True)]
+        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+        with _driver(session).cursor().copy(statement) as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+        return
+    columns = [sqlite_column(table.c[n].type, v) for n, v in zip(names, values, strict=True)]
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    )
+    _driver(session).executemany(statement, zip(*columns, strict=True))

@@ -32,10 +32,16 @@ def canonical(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of valu
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, Mapping):
-        return {str(key): canonical(item) for key, item in value.items()}
+        return {
+            str(key): item if type(item) in _PLAIN else canonical(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [canonical(item) for item in value]
+        return [item if type(item) in _PLAIN else canonical(item) for item in value]
     return str(value)
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -47,7 +53,9 @@ def _decimal_text(value: Decimal) -> str:
 
 def digest(value: Any) -> str:
     """A SHA-256 hex digest of the canonical form of ``value``."""
+    # json calls ``canonical`` only for what it cannot write itself (decimals, times, ids), so
+    # plain values are not copied first. (Mapped values carry decimals, never floats.)
     encoded = json.dumps(
-        canonical(value), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=canonical
     ).encode()
     return hashlib.sha256(encoded).hexdigest()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -69,8 +70,8 @@ class Job:
             )
         return lines.number
 
-    def description(self) -> EntityDescription:
-        """The connector's description of the external entity."""
+    @cached_property
+    def _description(self) -> EntityDescription:
         described = self.connector.entities().get(self.external_entity)
         if described is None:
             raise ConfigError(
@@ -78,6 +79,10 @@ class Job:
                 f"{self.external_entity}"
             )
         return described
+
+    def description(self) -> EntityDescription:
+        """The connector's description of the external entity."""
+        return self._description
 
     def context(self, direction: str) -> RunContext:
         """The bookkeeping context of this run in one direction."""

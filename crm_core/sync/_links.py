@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from crm_core._values import among
+from crm_core.bulk import insert_rows
 from crm_core.models import Xref, table_of
 from crm_core.models._types import new_id, utcnow
 
@@ -126,7 +127,7 @@ class LinkWriter:
     def flush(self, session: Session) -> None:
         """Write what was queued."""
         if self._inserts:
-            session.execute(insert(table_of(Xref)), self._inserts)
+            insert_rows(session, table_of(Xref), self._inserts)
         if self._updates:
             statement = (
                 update(table_of(Xref))
