@@ -168,6 +168,18 @@ def analyze(engine: Engine, *tables: str) -> None:
         )
 
 
+def plan_each_query(session: Session) -> None:
+    """Make PostgreSQL plan every statement of this transaction for its own parameters.
+
+    psycopg prepares a statement once it has run a few times, and PostgreSQL may then reuse a
+    generic plan that cannot see the values: an ``= ANY(:list)`` of a thousand keys becomes a
+    scan of every row, comparing each with every key. A custom plan uses the index (or hashes
+    the list). SQLite needs nothing.
+    """
+    if is_postgres(session):
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def is_postgres(bind: Engine | Connection | Session) -> bool:
     """Whether ``bind`` talks to PostgreSQL (else it is SQLite)."""
     dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from crm_core._values import among
-from crm_core.db import is_postgres, open_session
+from crm_core.db import is_postgres, open_session, plan_each_query
 from crm_core.errors import InvalidInput
 from crm_core.models import Account, AccountContact, person_name, table_of
 from crm_core.search._index import DOCUMENTS, refresh_index
@@ -74,10 +74,8 @@ def search(
     if refresh:
         refresh_index(engine)
     with open_session(engine) as session:
-        if is_postgres(session):
-            # A prepared statement's generic plan cannot know how rare the tokens are, and at
-            # scale picks a scan of every row; plan each search for its own tokens.
-            session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        # A generic plan cannot know how rare the tokens are: plan each search for its own.
+        plan_each_query(session)
         candidates: set[tuple[str, UUID]] = set()
         for terms in plan.lookups:
             candidates |= _lookup(session, terms, tables)

@@ -11,7 +11,7 @@ skipped without a write).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,8 +21,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from crm_core._values import among
-from crm_core.bulk import bulk_upsert
-from crm_core.db import open_session
+from crm_core.bulk import Rejected, bulk_upsert
+from crm_core.db import analyze, open_session, plan_each_query
 from crm_core.mapping import ConflictRule, DeletePolicy, MappingFailure
 from crm_core.models import Conflict, Xref, table_of
 from crm_core.models._types import new_id, utcnow
@@ -44,6 +44,8 @@ __all__ = ["apply_records", "pull"]
 log = logging.getLogger("tongbu.sync")
 
 DIRECTION = "in"
+_FRESH_STATISTICS = 2000
+"""Records created by a run after which the planner statistics are refreshed (then 4x more)."""
 _CUSTOM = "custom."
 
 
@@ -95,11 +97,16 @@ def pull(job: Job, *, full: bool = False, on_page: Any = None) -> Counts:
     with open_session(job.engine) as session:
         cursor = None if full else load_cursor(session, job.pipeline.name, DIRECTION)
     started = utcnow()
+    statistics_after = _FRESH_STATISTICS
     for page in job.connector.read_changes(job.external_entity, cursor, job.pipeline.batch_size):
         counts = apply_records(job, page.records, next_cursor=page.next_cursor, touch=full)
         total.add(counts)
         if on_page is not None:
             on_page(counts)
+        if total.created >= statistics_after and not job.dry_run:
+            # A first sync fills empty tables: let the planner see how big they have become.
+            analyze(job.engine, job.mapping.crm_entity, "xref", "change_log")
+            statistics_after *= 4
     if full and not job.dry_run:
         counts = _apply_source_deletes(job, started)
         total.add(counts)
@@ -121,6 +128,7 @@ def apply_records(
     while True:
         try:
             with open_session(job.engine, origin=job.system) as session:
+                plan_each_query(session)
                 outcome = _Page(session, job, excluded).apply(records, touch=touch)
                 if job.dry_run:
                     raise _DryRun(outcome.counts)  # noqa: TRY301 - rolls the page back
@@ -342,7 +350,7 @@ class _Page:
             else:
                 counts.unchanged += 1
             self._link(item, base)
-        self._bulk(model, rows, row_items, header_fields)
+        self._bulk(model, rows, row_items)
         self._write_lines(line_plans, lines_now)
         self._save_conflicts()
         self.links.flush(self.session)
@@ -468,24 +476,11 @@ class _Page:
             data["custom"] = custom
         return data
 
-    def _bulk(
-        self, model: Any, rows: list[dict[str, Any]], items: list[_Item], fields: Sequence[str]
-    ) -> None:
+    def _bulk(self, model: Any, rows: list[dict[str, Any]], items: list[_Item]) -> None:
         if not rows:
             return
         result = bulk_upsert(self.session, model, rows, key="id")
-        if result.rejected:
-            raise _Redo(
-                {
-                    items[rejected.index].key: Problem(
-                        items[rejected.index].key,
-                        items[rejected.index].record,
-                        rejected.reason,
-                        "rejected",
-                    )
-                    for rejected in result.rejected
-                }
-            )
+        _redo_without(result.rejected, items, lambda rejected: rejected.reason)
         for item in items:
             if item.record_id is not None:
                 self.lookup.remember(
@@ -519,18 +514,11 @@ class _Page:
         if not rows:
             return
         result = bulk_upsert(self.session, line_model, rows, key="id")
-        if result.rejected:
-            raise _Redo(
-                {
-                    owners[rejected.index].key: Problem(
-                        owners[rejected.index].key,
-                        owners[rejected.index].record,
-                        f"line {rows[rejected.index][number]}: {rejected.reason}",
-                        "rejected",
-                    )
-                    for rejected in result.rejected
-                }
-            )
+        _redo_without(
+            result.rejected,
+            owners,
+            lambda rejected: f"line {rows[rejected.index][number]}: {rejected.reason}",
+        )
 
     def _link(self, item: _Item, base: Mapping[str, Any] | None) -> None:
         assert item.record_id is not None  # noqa: S101 - decided before linking
@@ -628,6 +616,22 @@ class _Page:
     def _quarantine_problem(self, problem: Problem) -> None:
         self.outcome.problems.append(problem)
         self.outcome.counts.quarantined += 1
+
+
+def _redo_without(
+    rejected: Sequence[Rejected], items: Sequence[_Item], reason: Callable[[Rejected], str]
+) -> None:
+    """Roll the page back to apply it again without the records whose rows the database
+    checks rejected (they go to quarantine with the reason)."""
+    if rejected:
+        raise _Redo(
+            {
+                items[row.index].key: Problem(
+                    items[row.index].key, items[row.index].record, reason(row), "rejected"
+                )
+                for row in rejected
+            }
+        )
 
 
 def _project(

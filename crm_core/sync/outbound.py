@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from crm_core._values import among
 from crm_core.changes import FeedPosition, read_changes
-from crm_core.db import open_session
+from crm_core.db import open_session, plan_each_query
 from crm_core.mapping import DeletePolicy, MappingFailure
 from crm_core.models import Conflict, Xref, table_of
 from crm_core.sync._books import (
@@ -158,11 +158,13 @@ def _send(
     batch = _Batch()
     if record_ids:
         with open_session(job.engine) as session:
+            plan_each_query(session)
             _plan(session, job, record_ids, gone, batch)
     if job.dry_run:
         return batch.counts
     _deliver(job, batch)
     with open_session(job.engine, origin=job.system) as session:
+        plan_each_query(session)
         _book(session, job, batch)
         if position_after is not None:
             save_cursor(session, job.pipeline.name, DIRECTION, position_after.to_json())

@@ -396,3 +396,24 @@ def test_a_full_read_does_not_take_a_quarantined_record_for_a_deleted_one(
     assert result["in"].counts.quarantined == 1
     assert result["in"].counts.deleted == 0
     assert hub.account(number) is not None
+
+
+def test_a_record_the_crm_checks_refuse_goes_to_quarantine_and_the_rest_of_its_page_lands(
+    hub_factory: Any,
+) -> None:
+    hub: Hub = hub_factory(customers=6)
+    numbers = hub.erp.numbers("BD_Customer")
+    code = hub.erp.get("BD_Customer", numbers[1])
+    assert code is not None
+    # Two customers of the ERP with one credit code: the CRM keeps credit codes unique.
+    hub.erp.edit("BD_Customer", numbers[4], FTAXREGISTERCODE=code["FTAXREGISTERCODE"])
+
+    result = hub.run("customers", "in")
+
+    assert result["in"].counts.created == 5
+    assert result["in"].counts.quarantined == 1
+    assert hub.count(Account) == 5
+    with open_session(hub.db.engine) as session:
+        entry = session.scalars(select(Quarantine)).one()
+    assert entry.record_key in {numbers[1], numbers[4]}
+    assert "credit_code" in entry.reason
