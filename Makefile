@@ -46,6 +46,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/core_bulk.py
+	$(BIN)/python bench/sync_kingdee.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info build
