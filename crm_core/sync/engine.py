@@ -23,6 +23,7 @@ from crm_core.schema import require_current
 from crm_core.sync import inbound, outbound
 from crm_core.sync._books import Counts
 from crm_core.sync._job import Job
+from crm_core.sync._lease import lease
 from crm_core.sync.pipeline import Direction, Pipeline, open_connector
 from crm_core.sync.ports import ConnectorError
 
@@ -79,11 +80,12 @@ def run_pipeline(
     connector = open_connector(pipeline)
     summaries: list[RunSummary] = []
     try:
-        for step in steps:
-            job = Job(engine, pipeline, mapping, connector, dry_run=dry_run)
-            summaries.append(_run_step(job, step, full=full, progress=progress))
-            if summaries[-1].status == "failed":
-                break
+        with lease(engine, pipeline.name):
+            for step in steps:
+                job = Job(engine, pipeline, mapping, connector, dry_run=dry_run)
+                summaries.append(_run_step(job, step, full=full, progress=progress))
+                if summaries[-1].status == "failed":
+                    break
     finally:
         connector.close()
     return summaries

@@ -3,6 +3,8 @@ the guarantees of DESIGN.md section 5 as a user would check them."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +14,19 @@ from sqlalchemy import func, select
 from crm_core import records
 from crm_core.db import open_session
 from crm_core.errors import InvalidInput
-from crm_core.models import Account, Conflict, Order, OrderLine, Product, Quarantine, SyncRun, Xref
+from crm_core.models import (
+    Account,
+    Conflict,
+    Order,
+    OrderLine,
+    Product,
+    Quarantine,
+    SyncRun,
+    SyncState,
+    Xref,
+)
+from crm_core.sync._books import save_cursor
+from crm_core.sync._lease import PipelineBusy
 from crm_core.sync.review import list_conflicts, replay, resolve_conflict
 from tests.integration.sync_harness import Hub, writes
 
@@ -417,3 +431,30 @@ def test_a_record_the_crm_checks_refuse_goes_to_quarantine_and_the_rest_of_its_p
         entry = session.scalars(select(Quarantine)).one()
     assert entry.record_key in {numbers[1], numbers[4]}
     assert "credit_code" in entry.reason
+
+
+def test_a_pipeline_runs_once_at_a_time_and_a_dead_run_does_not_block_it(
+    hub_factory: Any,
+) -> None:
+    hub: Hub = hub_factory(customers=3)
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        with open_session(hub.db.engine, origin="crm") as session:
+            save_cursor(
+                session,
+                "kingdee-customers",
+                "lock",
+                {"host": socket.gethostname(), "pid": other.pid, "since": "2026-11-25T09:00:00"},
+            )
+        with pytest.raises(PipelineBusy, match=f"already running \\(process {other.pid}"):
+            hub.run("customers")
+        assert hub.count(Account) == 0
+    finally:
+        other.kill()
+        other.wait()
+
+    result = hub.run("customers")  # the holder is gone: its lease is taken over
+
+    assert result["in"].counts.created == 3
+    with open_session(hub.db.engine) as session:
+        assert session.scalar(select(func.count()).select_from(SyncState)) == 2  # cursors only
