@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 from uuid import UUID
@@ -37,6 +40,18 @@ class Job:
     connector: Connector
     dry_run: bool = False
     run_id: UUID | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent per phase of the run (``read``, ``apply``, ``plan``, ``send``, ``book``)."""
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the time the block takes to ``phase``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - started
+            self.timings[phase] = self.timings.get(phase, 0.0) + spent
 
     @property
     def system(self) -> str:

@@ -59,6 +59,7 @@ class RunSummary:
             "seconds": round(self.seconds, 3),
             "error": self.error,
             **self.counts.as_dict(),
+            "timings": self.extra.get("timings", {}),
         }
 
 
@@ -119,8 +120,12 @@ def _run_step(job: Job, step: Direction, *, full: bool, progress: Progress | Non
     seconds = time.perf_counter() - started
     if status == "succeeded" and counts.quarantined:
         status = "partial"
+    if status != "failed" and job.dry_run:
+        status = "planned"  # nothing was written: the counts are what a run would do
     _finish(job, status, error, seconds)
-    return RunSummary(name, str(step), job.run_id, status, counts, seconds, job.dry_run, error)
+    summary = RunSummary(name, str(step), job.run_id, status, counts, seconds, job.dry_run, error)
+    summary.extra["timings"] = {phase: round(spent, 3) for phase, spent in job.timings.items()}
+    return summary
 
 
 def _start(engine: Engine, pipeline: str, direction: str) -> UUID:
@@ -162,7 +167,10 @@ def _finish(job: Job, status: str, error: str | None, seconds: float) -> None:
                 status=status,
                 error=error,
                 finished_at=utcnow(),
-                timings={"seconds": round(seconds, 3)},
+                timings={
+                    "seconds": round(seconds, 3),
+                    **{phase: round(spent, 3) for phase, spent in job.timings.items()},
+                },
             )
         )
 

@@ -98,8 +98,14 @@ def pull(job: Job, *, full: bool = False, on_page: Any = None) -> Counts:
         cursor = None if full else load_cursor(session, job.pipeline.name, DIRECTION)
     started = utcnow()
     statistics_after = _FRESH_STATISTICS
-    for page in job.connector.read_changes(job.external_entity, cursor, job.pipeline.batch_size):
-        counts = apply_records(job, page.records, next_cursor=page.next_cursor, touch=full)
+    pages = iter(job.connector.read_changes(job.external_entity, cursor, job.pipeline.batch_size))
+    while True:
+        with job.timed("read"):
+            page = next(pages, None)
+        if page is None:
+            break
+        with job.timed("apply"):
+            counts = apply_records(job, page.records, next_cursor=page.next_cursor, touch=full)
         total.add(counts)
         if on_page is not None:
             on_page(counts)

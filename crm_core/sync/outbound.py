@@ -90,7 +90,7 @@ def push(job: Job, *, on_batch: Any = None) -> Counts:
         counts = push_records(job, settled)
         total.add(counts)
     while True:
-        with open_session(job.engine) as session:
+        with job.timed("read"), open_session(job.engine) as session:
             changes, after = read_changes(session, position, entities=entities, limit=limit)
             wanted, gone = _coalesce(session, job, changes)
         counts = _send(job, wanted, gone, position_after=after)
@@ -157,13 +157,14 @@ def _send(
     """Map, send and book one batch of records."""
     batch = _Batch()
     if record_ids:
-        with open_session(job.engine) as session:
+        with job.timed("plan"), open_session(job.engine) as session:
             plan_each_query(session)
             _plan(session, job, record_ids, gone, batch)
     if job.dry_run:
         return batch.counts
-    _deliver(job, batch)
-    with open_session(job.engine, origin=job.system) as session:
+    with job.timed("send"):
+        _deliver(job, batch)
+    with job.timed("book"), open_session(job.engine, origin=job.system) as session:
         plan_each_query(session)
         _book(session, job, batch)
         if position_after is not None:

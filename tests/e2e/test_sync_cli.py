@@ -58,6 +58,7 @@ def test_a_dry_run_shows_the_plan_and_writes_nothing(erp: KingdeeEmulator, url: 
     plan = {side["direction"]: side for side in json.loads(planned.stdout)}
     assert plan["in"]["created"] == 20
     assert plan["in"]["dry_run"] is True
+    assert plan["in"]["status"] == "planned"
     listed = tongbu(erp, url, "runs", "list")
     assert "kingdee-customers" not in listed.stdout
     engine = create_engine(url)
