@@ -17,12 +17,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from crm_core._values import among
 from crm_core.bulk import Rejected, bulk_upsert
 from crm_core.db import analyze, open_session, plan_each_query
+from crm_core.errors import InvalidInput
 from crm_core.mapping import ConflictRule, DeletePolicy, MappingFailure
 from crm_core.models import Conflict, Xref, table_of
 from crm_core.models._types import new_id, utcnow
@@ -44,6 +45,8 @@ __all__ = ["apply_records", "pull"]
 log = logging.getLogger("tongbu.sync")
 
 DIRECTION = "in"
+_FEW_DELETES = 10
+"""Deletes a full read applies however large a share of the records they are."""
 _FRESH_STATISTICS = 2000
 """Records created by a run after which the planner statistics are refreshed (then 4x more)."""
 _CUSTOM = "custom."
@@ -234,7 +237,9 @@ class _Page:
             still: list[_Item] = []
             for item in remaining:
                 value = tuple(canonical(item.values.get(name)) for name in group)
-                ids = [rid for rid in found.get(value, []) if rid not in taken | claimed]
+                ids = [
+                    rid for rid in found.get(value, []) if rid not in taken and rid not in claimed
+                ]
                 if len(ids) == 1:
                     item.record_id = ids[0]
                     claimed.add(ids[0])
@@ -668,6 +673,20 @@ def _apply_source_deletes(job: Job, started: datetime) -> Counts:
         )
         if not gone:
             return counts
+        linked = session.scalar(
+            select(func.count()).where(
+                xref.c.system == job.system, xref.c.external_entity == job.external_entity
+            )
+        )
+        if (
+            len(gone) > _FEW_DELETES
+            and len(gone) > (linked or 0) * job.pipeline.max_delete_fraction
+        ):
+            raise InvalidInput(
+                f"the full read of {job.external_entity} found {len(gone)} of {linked} linked "
+                f"records gone from {job.system}; no deletes were applied. If they really were "
+                "deleted, raise max_delete_fraction in the pipeline file and run again"
+            )
         table = table_of(job.model)
         ids = [row.record_id for row in gone]
         if policy is DeletePolicy.PROPAGATE:

@@ -80,6 +80,9 @@ class Pipeline(BaseModel):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     schedule: str | None = None
     description: str | None = None
+    max_delete_fraction: float = Field(default=0.5, ge=0, le=1)
+    """A full read that finds more than this share of the linked records gone (and more than
+    ten) applies no deletes and fails: a wrong filter or account looks exactly like that."""
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("mapping")

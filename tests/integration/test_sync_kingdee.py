@@ -458,3 +458,26 @@ def test_a_pipeline_runs_once_at_a_time_and_a_dead_run_does_not_block_it(
     assert result["in"].counts.created == 3
     with open_session(hub.db.engine) as session:
         assert session.scalar(select(func.count()).select_from(SyncState)) == 2  # cursors only
+
+
+def test_a_full_read_missing_most_records_deletes_nothing_until_told(hub_factory: Any) -> None:
+    hub: Hub = hub_factory(customers=30)
+    hub.run("customers")
+    for number in hub.erp.numbers("BD_Customer")[:20]:
+        hub.erp.delete_direct("BD_Customer", number)
+
+    with pytest.raises(InvalidInput, match="found 20 of 30 linked records gone"):
+        hub.run("customers", "in", full=True)
+
+    assert hub.count(Account) == 30
+    with open_session(hub.db.engine) as session:
+        last = session.scalars(select(SyncRun).order_by(SyncRun.started_at.desc())).first()
+    assert last is not None
+    assert last.status == "failed"
+    path = hub.folder / "pipelines" / "kingdee-customers.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "max_delete_fraction: 1.0\n", "utf-8")
+
+    result = hub.run("customers", "in", full=True)
+
+    assert result["in"].counts.deleted == 20
+    assert hub.count(Account) == 10  # archived: soft-deleted, as the mapping says
