@@ -26,7 +26,7 @@ def upgrade(
     out.print(f"{describe_url(engine.url)} is at revision {schema.current_revision(engine)}.")
 
 
-@db_app.command()
+@db_app.command(context_settings={"ignore_unknown_options": True})  # so that -1 is a revision
 def downgrade(
     revision: Annotated[
         str, typer.Argument(help="Target revision: an id, -1 for one step, base for none.")

@@ -33,7 +33,8 @@ class Account(Entity):
     """
 
     __tablename__ = "accounts"
-    __table_args__ = (Index(None, "owner_id"),)
+    # name: sync match keys and dedup look accounts up by their exact name.
+    __table_args__ = (Index(None, "owner_id"), Index(None, "name"))
 
     name: Mapped[str]
     short_name: Mapped[Str255 | None]
