@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
@@ -97,11 +97,7 @@ class _PostgresWriter:
         self, session: Session, batch: Batch, keys: list[Any], ids: list[UUID], stamp: Stamp
     ) -> None:
         names, rows = _create_rows(batch, keys, ids, stamp, _copy_text)
-        statement = f"COPY {batch.plan.table.name} ({', '.join(names)}) FROM STDIN"
-        with _driver(session).cursor().copy(statement) as copy:
-            write = copy.write_row
-            for row in rows:
-                write(row)
+        _copy_in(session, batch.plan.table.name, names, rows)
 
     def update(
         self,
@@ -171,11 +167,7 @@ class _SqliteWriter:
         self, session: Session, batch: Batch, keys: list[Any], ids: list[UUID], stamp: Stamp
     ) -> None:
         names, rows = _create_rows(batch, keys, ids, stamp, sqlite_column)
-        statement = (
-            f"INSERT INTO {batch.plan.table.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' * len(names))})"
-        )
-        _driver(session).executemany(statement, rows)
+        _insert_many(session, batch.plan.table.name, names, rows)
 
     def update(
         self,
@@ -218,13 +210,21 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     values = [[row[name] for row in rows] for name in names]
     if is_postgres(session):
         columns = [_copy_text(table.c[n].type, v) for n, v in zip(names, values, strict=True)]
-        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
-        with _driver(session).cursor().copy(statement) as copy:
-            for row in zip(*columns, strict=True):
-                copy.write_row(row)
-        return
-    columns = [sqlite_column(table.c[n].type, v) for n, v in zip(names, values, strict=True)]
-    statement = (
-        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-    )
-    _driver(session).executemany(statement, zip(*columns, strict=True))
+        _copy_in(session, table.name, names, zip(*columns, strict=True))
+    else:
+        columns = [sqlite_column(table.c[n].type, v) for n, v in zip(names, values, strict=True)]
+        _insert_many(session, table.name, names, zip(*columns, strict=True))
+
+
+def _copy_in(session: Session, table: str, names: Sequence[str], rows: Iterable[Any]) -> None:
+    """``COPY`` encoded rows into a table (PostgreSQL)."""
+    with _driver(session).cursor().copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
+
+
+def _insert_many(session: Session, table: str, names: Sequence[str], rows: Iterable[Any]) -> None:
+    """``executemany`` one INSERT of encoded rows (SQLite)."""
+    statement = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    _driver(session).executemany(statement, rows)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, String, cast, func, select, update
 
 from crm_core.changes import decode_changed
 from crm_core.db import open_session
@@ -38,15 +38,16 @@ __all__ = [
 
 def _by_prefix(engine: Engine, model: Any, prefix: str, what: str) -> Any:
     text = prefix.strip().lower().replace("-", "")
-    if len(text) < 4:
-        raise InvalidInput(f"give at least 4 characters of the {what} id")
+    if len(text) < 4 or not all(char in "0123456789abcdef" for char in text):
+        raise InvalidInput(f"give at least 4 hex digits of the {what} id")
+    digits = func.replace(cast(model.id, String), "-", "")  # PostgreSQL shows the dashes
+    query = select(model).where(digits.like(f"{text}%") | digits.like(f"%{text}")).limit(2)
     with open_session(engine) as session:
-        rows = list(session.execute(select(model)).scalars())
-    found = [row for row in rows if row.id.hex.startswith(text) or row.id.hex.endswith(text)]
+        found = list(session.execute(query).scalars())
     if not found:
-        raise NotFound(f"no {what} with an id starting {prefix}")
+        raise NotFound(f"no {what} with an id starting or ending with {prefix}")
     if len(found) > 1:
-        raise InvalidInput(f"{len(found)} {what}s have ids starting {prefix}; give more of it")
+        raise InvalidInput(f"several {what}s have ids starting or ending with {prefix}; give more")
     return found[0]
 
 
@@ -73,24 +74,41 @@ def list_quarantined(
     engine: Engine, *, pipeline: str | None = None, status: str | None = "open", limit: int = 100
 ) -> list[Quarantine]:
     """Quarantined records, newest attempt first."""
-    query = select(Quarantine).order_by(Quarantine.last_attempt_at.desc()).limit(limit)
-    if pipeline:
-        query = query.where(Quarantine.pipeline == pipeline)
-    if status:
-        query = query.where(Quarantine.status == status)
-    with open_session(engine) as session:
-        return list(session.execute(query).scalars())
+    found: list[Quarantine] = _listing(
+        engine,
+        Quarantine,
+        Quarantine.last_attempt_at,
+        pipeline=pipeline,
+        status=status,
+        limit=limit,
+    )
+    return found
 
 
 def list_conflicts(
     engine: Engine, *, pipeline: str | None = None, status: str | None = "open", limit: int = 100
 ) -> list[Conflict]:
     """Conflicts, newest first."""
-    query = select(Conflict).order_by(Conflict.created_at.desc()).limit(limit)
+    found: list[Conflict] = _listing(
+        engine, Conflict, Conflict.created_at, pipeline=pipeline, status=status, limit=limit
+    )
+    return found
+
+
+def _listing(
+    engine: Engine,
+    model: Any,
+    newest: Any,
+    *,
+    pipeline: str | None,
+    status: str | None,
+    limit: int,
+) -> list[Any]:
+    query = select(model).order_by(newest.desc()).limit(limit)
     if pipeline:
-        query = query.where(Conflict.pipeline == pipeline)
+        query = query.where(model.pipeline == pipeline)
     if status:
-        query = query.where(Conflict.status == status)
+        query = query.where(model.status == status)
     with open_session(engine) as session:
         return list(session.execute(query).scalars())
 

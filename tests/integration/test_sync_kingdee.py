@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from crm_core import records
 from crm_core.db import open_session
-from crm_core.errors import InvalidInput
+from crm_core.errors import InvalidInput, NotFound
 from crm_core.models import (
     Account,
     Conflict,
@@ -27,7 +27,7 @@ from crm_core.models import (
 )
 from crm_core.sync._books import save_cursor
 from crm_core.sync._lease import PipelineBusy
-from crm_core.sync.review import list_conflicts, replay, resolve_conflict
+from crm_core.sync.review import find_run, list_conflicts, replay, resolve_conflict
 from tests.integration.sync_harness import Hub, writes
 
 
@@ -481,3 +481,16 @@ def test_a_full_read_missing_most_records_deletes_nothing_until_told(hub_factory
 
     assert result["in"].counts.deleted == 20
     assert hub.count(Account) == 10  # archived: soft-deleted, as the mapping says
+
+
+def test_runs_are_found_by_the_start_or_the_end_of_their_id(hub_factory: Any) -> None:
+    hub: Hub = hub_factory(customers=2)
+    run_id = hub.run("customers", "in")["in"].run_id
+    assert run_id is not None
+
+    assert find_run(hub.db.engine, run_id.hex[-8:]).id == run_id
+    assert find_run(hub.db.engine, str(run_id)).id == run_id
+    with pytest.raises(NotFound):
+        find_run(hub.db.engine, "ffffeeee")
+    with pytest.raises(InvalidInput, match="hex digits"):
+        find_run(hub.db.engine, "xyz%")
