@@ -30,6 +30,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
+from crm_core.dedup._credit_code import ALPHABET as CREDIT_CODE_ALPHABET
+from crm_core.dedup._credit_code import credit_code_check_char, is_valid_credit_code
+
 SEED: Final[int] = 20261188
 OUTPUT: Final[Path] = Path(__file__).resolve().with_name("sample_crm.json")
 
@@ -37,43 +40,7 @@ OUTPUT: Final[Path] = Path(__file__).resolve().with_name("sample_crm.json")
 # Unified social credit code (GB 32100-2015)
 # ---------------------------------------------------------------------------
 
-USCC_ALPHABET: Final[str] = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-USCC_WEIGHTS: Final[tuple[int, ...]] = (
-    1,
-    3,
-    9,
-    27,
-    19,
-    26,
-    16,
-    17,
-    20,
-    29,
-    25,
-    13,
-    8,
-    24,
-    10,
-    30,
-    28,
-)
 ORG_WEIGHTS: Final[tuple[int, ...]] = (3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def uscc_check_char(first17: str) -> str:
-    """Return the GB 32100-2015 check character for the first 17 characters."""
-    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, USCC_WEIGHTS, strict=True))
-    check = 31 - total % 31
-    return USCC_ALPHABET[0 if check == 31 else check]
-
-
-def is_valid_uscc(code: str) -> bool:
-    """Validate alphabet, length and check character of a credit code."""
-    return (
-        len(code) == 18
-        and all(c in USCC_ALPHABET for c in code)
-        and uscc_check_char(code[:17]) == code[17]
-    )
 
 
 def org_code_check_char(body8: str) -> str:
@@ -89,10 +56,10 @@ def make_org_code(rng: random.Random) -> str:
         if rng.random() < 0.55:
             body = rng.choice("567") + "".join(rng.choice("0123456789") for _ in range(7))
         else:
-            tail_alphabet = USCC_ALPHABET
+            tail_alphabet = CREDIT_CODE_ALPHABET
             body = "MA" + "".join(rng.choice(tail_alphabet) for _ in range(6))
         check = org_code_check_char(body)
-        if check in USCC_ALPHABET:
+        if check in CREDIT_CODE_ALPHABET:
             return body + check
 
 
@@ -100,7 +67,7 @@ def make_uscc(rng: random.Random, division: str, used: set[str]) -> str:
     """Return a unique, valid credit code for a company in ``division``."""
     while True:
         first17 = "91" + division + make_org_code(rng)
-        code = first17 + uscc_check_char(first17)
+        code = first17 + credit_code_check_char(first17)
         if code not in used:
             used.add(code)
             return code
@@ -1232,7 +1199,7 @@ def build() -> dict[str, Any]:
 def self_check(data: dict[str, Any]) -> None:
     """Fail loudly if the generated data breaks the documented invariants."""
     codes = [a["credit_code"] for a in data["accounts"] if a["credit_code"]]
-    if not all(is_valid_uscc(c) for c in codes):
+    if not all(is_valid_credit_code(c) for c in codes):
         raise ValueError("invalid credit code")
     if len(codes) != len(set(codes)):
         raise ValueError("duplicate credit code")
