@@ -26,13 +26,19 @@ def show(
     """Show an account with its contacts, open opportunities and recent activities."""
     from crm_core import schema
     from crm_core.db import open_session
+    from crm_core.dedup._merge import resolve_record
     from crm_core.overview import account_overview, resolve_account_id
 
     engine = state.engine()
     schema.require_current(engine)
     with open_session(engine) as session:
-        record_id = resolve_account_id(session, account_id)
+        asked = resolve_account_id(session, account_id)
+        record_id = resolve_record(session, "accounts", asked)
         overview = account_overview(session, record_id, activities=activities)
+    if record_id != asked:
+        out.print(
+            f"Account {asked} was merged into {record_id}; showing that one.", highlight=False
+        )
     render(overview)
 
 

@@ -16,7 +16,7 @@ from crm_core.mapping._compiled import (
 )
 from crm_core.mapping._errors import MappingError, MappingFailure
 from crm_core.mapping._load import load_mapping
-from crm_core.mapping._spec import ConflictRule, DeletePolicy
+from crm_core.mapping._spec import ConflictRule, DeletePolicy, MergePolicy
 from crm_core.mapping._transforms import TRANSFORMS
 
 __all__ = [
@@ -30,5 +30,6 @@ __all__ = [
     "MappedField",
     "MappingError",
     "MappingFailure",
+    "MergePolicy",
     "load_mapping",
 ]

@@ -113,6 +113,7 @@ def compile_mapping(spec: MappingSpec, path: Path) -> tuple[CompiledMapping | No
         conflict=spec.conflict,
         delete_policy=spec.deletes,
         archive_external=dict(spec.archive) if spec.archive else None,
+        merge_policy=spec.merges,
         timezone=spec.timezone,
         inbound_fields=inbound,
         outbound_fields=tuple(dict.fromkeys((*fields.reads, *create_reads))),

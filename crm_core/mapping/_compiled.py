@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from crm_core.mapping._errors import MappingFailure
-from crm_core.mapping._spec import ConflictRule, DeletePolicy, Direction
+from crm_core.mapping._spec import ConflictRule, DeletePolicy, Direction, MergePolicy
 
 __all__ = [
     "NOTHING",
@@ -330,6 +330,8 @@ class CompiledMapping:
     archive_external: Mapping[str, Any] | None
     """The external field values that archive a record in the system (``archive:``), sent when
     a CRM record is soft-deleted under ``deletes: archive``; None: the system has no archive."""
+    merge_policy: MergePolicy
+    """What merging CRM records does to the external records of the merged-away ones."""
     timezone: str
     """The system's time zone: naive times it sends are local times there."""
     inbound_fields: tuple[str, ...]

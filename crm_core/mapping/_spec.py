@@ -45,6 +45,15 @@ class DeletePolicy(StrEnum):
     """Keep the CRM record as it is."""
 
 
+class MergePolicy(StrEnum):
+    """What merging CRM records does to the external records linked to the merged-away ones."""
+
+    ARCHIVE = "archive"
+    """Set the ``archive`` values on them (a loser is deactivated, e.g. forbidden in the ERP)."""
+    IGNORE = "ignore"
+    """Leave them as they are."""
+
+
 Direction = Literal["in", "out", "both"]
 """Which way a field flows: ``in`` (external system -> CRM), ``out`` (CRM -> system), ``both``."""
 
@@ -129,6 +138,7 @@ class MappingSpec(_Spec):
     conflict: ConflictRule
     deletes: DeletePolicy = DeletePolicy.ARCHIVE
     archive: dict[Name, Any] | None = None
+    merges: MergePolicy = MergePolicy.ARCHIVE
     timezone: Name = "UTC"
     modified: ModifiedSpec | None = None
     fields: list[FieldSpec] = Field(min_length=1)

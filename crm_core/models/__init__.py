@@ -45,6 +45,7 @@ from crm_core.models._hub import (
     SyncState,
     Xref,
 )
+from crm_core.models._matching import MatchKey, MatchReview
 from crm_core.models._org import Role, Team, TeamMember, User, UserRole
 from crm_core.models._sales import (
     Account,
@@ -82,6 +83,8 @@ __all__ = [
     "InvoiceStatus",
     "Lead",
     "LeadStatus",
+    "MatchKey",
+    "MatchReview",
     "MergeHistory",
     "Opportunity",
     "OpportunityStageHistory",

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, Index, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.models._base import Base, BigId, Json, RecordRef, Str32, Str64, Str255, column_default
 from crm_core.models._types import JSONType, new_id, server_now, utcnow
 
 __all__ = [
+    "CannotLink",
     "ChangeCursor",
     "ChangeLog",
     "Conflict",
@@ -81,6 +82,9 @@ class Xref(Base):
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=server_now()
     )
+    merged_from_id: Mapped[UUID | None]
+    """The record this link belonged to before a merge moved it to ``record_id`` (the
+    survivor); NULL for a record's own links. Undoing the merge moves it back."""
 
 
 class SyncState(Base):
@@ -187,6 +191,28 @@ class MergeHistory(Base):
     merged_by: Mapped[UUID | None]
     undone_at: Mapped[datetime | None]
     undone_by: Mapped[UUID | None]
+    survivorship: Mapped[dict[str, Any] | None]
+    """Per field of the survivor: the value the merge chose, the record it came from and the
+    survivorship rule that chose it."""
+
+
+class CannotLink(Base):
+    """Two records a person has said are different (by undoing their merge): dedup never
+    proposes merging them again. ``record_a`` is the smaller id of the pair."""
+
+    __tablename__ = "cannot_link"
+    __table_args__ = (
+        UniqueConstraint("entity", "record_a", "record_b"),
+        CheckConstraint("record_a < record_b", name="ordered_pair"),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
+    entity: Mapped[Str64]
+    record_a: Mapped[RecordRef]
+    record_b: Mapped[RecordRef]
+    reason: Mapped[str | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=server_now())
+    created_by: Mapped[UUID | None]
 
 
 class SearchDoc(Base):

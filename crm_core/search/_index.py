@@ -15,20 +15,19 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from crm_core._follow import follow_feed, lock_cursor
 from crm_core._values import among
-from crm_core.changes import FeedPosition, current_position, read_change_keys
+from crm_core.changes import current_position
 from crm_core.db import ORIGIN_CRM, analyze, is_postgres, open_session
-from crm_core.models import Account, ChangeCursor, Contact, Entity, Lead, SearchDoc, table_of
+from crm_core.models import Account, Contact, Entity, Lead, SearchDoc, table_of
 from crm_core.search._tokens import email_tokens, phone_tokens, text_tokens
 
 __all__ = ["DOCUMENTS", "DocumentSpec", "rebuild_index", "refresh_index"]
 
 CONSUMER = "search"
 _ANALYZE_AFTER = 10_000
-_REMEMBER_AFTER = 1_000
 
 
 @dataclass(frozen=True)
@@ -92,38 +91,17 @@ def refresh_index(
 
     Safe to run from several processes at once: they take turns on the cursor row.
     """
-    indexed = 0
-    while True:
-        with open_session(engine) as reader:
-            position = _stored_position(reader)
-            pending, after = read_change_keys(reader, position, entities=DOCUMENTS, limit=1)
-        if not pending:
-            if _far_behind(position, after):  # nothing to index; remember what was read past
-                with open_session(engine, origin=ORIGIN_CRM) as session:
-                    cursor = _lock_cursor(session)
-                    if FeedPosition.from_json(cursor.position) == position:
-                        cursor.position = after.to_json()
-            if indexed >= _ANALYZE_AFTER:
-                analyze(engine, "search_doc")
-            return indexed
-        with open_session(engine, origin=ORIGIN_CRM) as session:
-            cursor = _lock_cursor(session)
-            keys, after = read_change_keys(
-                session,
-                FeedPosition.from_json(cursor.position),
-                entities=DOCUMENTS,
-                limit=batch_size,
-            )
-            touched: dict[str, set[UUID]] = {}
-            for entity, record_id in keys:
-                touched.setdefault(entity, set()).add(record_id)
-            for entity, ids in touched.items():
-                index_records(session, entity, list(ids))
-            cursor.position = after.to_json()
-            count = sum(len(ids) for ids in touched.values())
-        indexed += count
-        if progress is not None and count:
-            progress(count)
+
+    def derive(session: Session, touched: dict[str, set[UUID]]) -> None:
+        for entity, ids in touched.items():
+            index_records(session, entity, list(ids))
+
+    indexed = follow_feed(
+        engine, CONSUMER, DOCUMENTS, derive, batch_size=batch_size, progress=progress
+    )
+    if indexed >= _ANALYZE_AFTER:
+        analyze(engine, "search_doc")
+    return indexed
 
 
 def rebuild_index(
@@ -131,7 +109,7 @@ def rebuild_index(
 ) -> int:
     """Drop the index and build it again from the entity tables; return the records indexed."""
     with open_session(engine, origin=ORIGIN_CRM) as session:
-        cursor = _lock_cursor(session)
+        cursor = lock_cursor(session, CONSUMER)
         # Changes that commit from here on are indexed again by the feed: indexing is idempotent.
         cursor.position = current_position(session).to_json()
         session.execute(delete(SearchDoc))
@@ -186,35 +164,3 @@ def index_records(session: Session, entity: str, ids: Sequence[UUID]) -> None:
             "INSERT INTO search_doc (entity, record_id, tokens) VALUES (?, ?, ?)",
             [(entity_name, record_id.hex, tokens) for entity_name, record_id, tokens in documents],
         )
-
-
-def _far_behind(stored: FeedPosition, reached: FeedPosition) -> bool:
-    """Whether enough unrelated changes were read past to be worth storing the new position
-    (a write per search otherwise; reading past them again is cheap until then)."""
-    if reached.base is None:
-        return reached.change_id - stored.change_id >= _REMEMBER_AFTER
-    if stored.base is None:
-        return True
-    return _snapshot_xmax(reached.base) - _snapshot_xmax(stored.base) >= _REMEMBER_AFTER
-
-
-def _snapshot_xmax(snapshot: str) -> int:
-    return int(snapshot.split(":", 2)[1])
-
-
-def _stored_position(session: Session) -> FeedPosition:
-    cursor = session.get(ChangeCursor, CONSUMER)
-    return FeedPosition.from_json(cursor.position if cursor is not None else None)
-
-
-def _lock_cursor(session: Session) -> ChangeCursor:
-    """The index's cursor row, locked for this transaction (created on first use)."""
-    postgres = is_postgres(session)
-    dialect_insert = postgresql.insert if postgres else sqlite.insert
-    session.execute(
-        dialect_insert(ChangeCursor).values(consumer=CONSUMER, position={}).on_conflict_do_nothing()
-    )
-    query = select(ChangeCursor).where(ChangeCursor.consumer == CONSUMER)
-    if postgres:
-        query = query.with_for_update()
-    return session.scalars(query).one()

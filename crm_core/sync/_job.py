@@ -11,7 +11,9 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from crm_core.dedup._door import KEYED, Matcher
 from crm_core.errors import ConfigError
 from crm_core.mapping import CompiledMapping
 from crm_core.models import Entity, entity_classes
@@ -42,6 +44,7 @@ class Job:
     run_id: UUID | None = None
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent per phase of the run (``read``, ``apply``, ``plan``, ``send``, ``book``)."""
+    _matcher: Matcher | None = field(default=None, init=False, repr=False)
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -108,6 +111,21 @@ class Job:
             direction=direction,
             run_id=self.run_id,
         )
+
+    @property
+    def door_matcher_wanted(self) -> bool:
+        """Whether records arriving unlinked are matched at the door."""
+        return self.pipeline.match_at_door and self.mapping.crm_entity in KEYED
+
+    def door_matcher(self, session: Session) -> Matcher | None:
+        """The matcher of records arriving unlinked, when the pipeline matches at the door."""
+        if not self.door_matcher_wanted:
+            return None
+        if self._matcher is None:
+            self._matcher = Matcher.for_entity(
+                session, self.mapping.crm_entity, self.pipeline.match_threshold
+            )
+        return self._matcher
 
     def version_of(self, record: dict[str, Any]) -> str | None:
         """The external version of a record (its version field), as text."""

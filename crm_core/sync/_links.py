@@ -16,7 +16,14 @@ from crm_core.bulk import insert_rows
 from crm_core.models import Xref, table_of
 from crm_core.models._types import new_id, utcnow
 
-__all__ = ["Link", "LinkWriter", "XrefLookup", "links_by_key", "links_by_record"]
+__all__ = [
+    "Link",
+    "LinkWriter",
+    "XrefLookup",
+    "links_by_key",
+    "links_by_record",
+    "links_merged_from",
+]
 
 _XREF = table_of(Xref).c
 
@@ -32,6 +39,9 @@ class Link:
     hash_in: str | None
     hash_out: str | None
     synced_values: dict[str, Any] | None
+    merged_from_id: UUID | None = None
+    """The record the link belonged to before a merge moved it to ``record_id`` (None for a
+    record's own link)."""
     new: bool = False
 
 
@@ -44,6 +54,7 @@ def _link(row: Any) -> Link:
         hash_in=row.hash_in,
         hash_out=row.hash_out,
         synced_values=row.synced_values,
+        merged_from_id=row.merged_from_id,
     )
 
 
@@ -55,6 +66,7 @@ _COLUMNS = (
     _XREF.hash_in,
     _XREF.hash_out,
     _XREF.synced_values,
+    _XREF.merged_from_id,
 )
 
 
@@ -75,15 +87,31 @@ def links_by_key(
 def links_by_record(
     session: Session, system: str, external_entity: str, record_ids: Collection[UUID]
 ) -> dict[UUID, Link]:
-    """The links of these CRM records, by record id."""
+    """The links of these CRM records, by record id (their own: not those a merge moved to
+    them from the records merged away)."""
     if not record_ids:
         return {}
     query = select(*_COLUMNS).where(
         _XREF.system == system,
         _XREF.external_entity == external_entity,
         among(session, _XREF.record_id, list(record_ids)),
+        _XREF.merged_from_id.is_(None),
     )
     return {row.record_id: _link(row) for row in session.execute(query)}
+
+
+def links_merged_from(
+    session: Session, system: str, external_entity: str, record_ids: Collection[UUID]
+) -> list[Link]:
+    """The links that belonged to these (merged-away) records before a merge moved them."""
+    if not record_ids:
+        return []
+    query = select(*_COLUMNS).where(
+        _XREF.system == system,
+        _XREF.external_entity == external_entity,
+        among(session, _XREF.merged_from_id, list(record_ids)),
+    )
+    return [_link(row) for row in session.execute(query)]
 
 
 @dataclass

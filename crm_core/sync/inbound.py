@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from crm_core._values import among
 from crm_core.bulk import Rejected, bulk_upsert
 from crm_core.db import analyze, open_session, plan_each_query
+from crm_core.dedup._door import DoorMatch, flag_for_review, refresh_match_keys
 from crm_core.errors import InvalidInput
 from crm_core.mapping import ConflictRule, DeletePolicy, MappingFailure
 from crm_core.models import Conflict, Xref, table_of
@@ -81,6 +82,8 @@ class _Item:
     link: Link | None = None
     record_id: UUID | None = None
     created: bool = False
+    resembles: DoorMatch | None = None
+    """An existing record it resembles without being surely the same (flagged for review)."""
 
 
 @dataclass
@@ -108,6 +111,9 @@ def pull(job: Job, *, full: bool = False, on_page: Any = None) -> Counts:
         if page is None:
             break
         with job.timed("apply"):
+            if job.door_matcher_wanted and not job.dry_run:
+                # Records created by the pages before this one are matched against too.
+                refresh_match_keys(job.engine)
             counts = apply_records(job, page.records, next_cursor=page.next_cursor, touch=full)
         total.add(counts)
         if on_page is not None:
@@ -179,13 +185,20 @@ class _Page:
         pending: list[_Item] = []
         for item in items:
             item.link = found.get(item.key)
+            if item.link is not None and item.link.merged_from_id is not None:
+                # A duplicate merged away in the CRM: its survivor is not updated from it.
+                counts.unchanged += 1
+                self.outcome.ok_keys.append(item.key)
+                continue
             if item.link is not None and item.link.hash_in == item.hash:
                 counts.unchanged += 1
                 self.outcome.ok_keys.append(item.key)
                 continue
             pending.append(item)
         self._match([item for item in pending if item.link is None])
+        self._match_at_door([item for item in pending if item.link is None and item.key])
         self._write(pending)
+        self._flag_resemblances(pending)
         if touch:  # every record read, also those quarantined: they still exist there
             keys = (self.mapping.external_key(record) for record in records)
             self._touch(sorted({key for key in keys if key is not None}))
@@ -258,6 +271,44 @@ class _Page:
                 self._problem(item.key, item.record, ambiguous[item.key], "ambiguous")
                 item.record_id = None
                 item.key = ""  # dropped from the page below
+
+    def _match_at_door(self, unlinked: list[_Item]) -> None:
+        """Link records still unlinked to the existing customer the dedup model is sure they
+        are; remember the ones that only resemble one (created, then flagged for review)."""
+        fresh = [item for item in unlinked if item.record_id is None]
+        matcher = self.job.door_matcher(self.session) if fresh else None
+        if matcher is None:
+            return
+        matches = matcher.match(self.session, [item.values for item in fresh])
+        sure = {match.record_id for match in matches if match.decision == "link"}
+        taken = self._already_linked({record_id for record_id in sure if record_id is not None})
+        for item, match in zip(fresh, matches, strict=True):
+            if match.record_id is None:
+                continue
+            if match.decision == "link" and match.record_id not in taken:
+                item.record_id = match.record_id
+                taken.add(match.record_id)
+                log.info(
+                    "%s %s is %s %s (match probability %.3f)",
+                    self.job.external_entity,
+                    item.key,
+                    self.mapping.crm_entity,
+                    match.record_id,
+                    match.probability,
+                )
+            else:
+                item.resembles = match
+
+    def _flag_resemblances(self, items: list[_Item]) -> None:
+        for item in items:
+            if item.created and item.resembles is not None and item.record_id is not None:
+                flag_for_review(
+                    self.session,
+                    self.mapping.crm_entity,
+                    item.record_id,
+                    item.resembles,
+                    f"sync {self.job.pipeline.name}: {self.job.external_entity} {item.key}",
+                )
 
     def _candidates(
         self, table: Any, group: Sequence[str], items: Sequence[_Item]

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from crm_core._values import among
 from crm_core.changes import FeedPosition, read_changes
 from crm_core.db import open_session, plan_each_query
-from crm_core.mapping import DeletePolicy, MappingFailure
+from crm_core.mapping import DeletePolicy, MappingFailure, MergePolicy
 from crm_core.models import Conflict, Xref, table_of
 from crm_core.sync._books import (
     Counts,
@@ -36,7 +36,14 @@ from crm_core.sync._books import (
 )
 from crm_core.sync._canon import canonical, digest
 from crm_core.sync._job import Job
-from crm_core.sync._links import Link, LinkWriter, XrefLookup, links_by_record, new_link
+from crm_core.sync._links import (
+    Link,
+    LinkWriter,
+    XrefLookup,
+    links_by_record,
+    links_merged_from,
+    new_link,
+)
 from crm_core.sync.ports import ConnectorError, PermanentError, WriteResult
 
 __all__ = ["push", "push_records"]
@@ -182,6 +189,11 @@ def _plan(
     rows = _current(session, job, record_ids)
     lines = _current_lines(session, job, record_ids)
     links = links_by_record(session, job.system, job.external_entity, record_ids)
+    gone_now = [rid for rid in record_ids if rows.get(rid) is None or rows[rid]["deleted_at"]]
+    inherited: dict[UUID, list[Link]] = {}
+    for moved in links_merged_from(session, job.system, job.external_entity, gone_now):
+        if moved.merged_from_id is not None:
+            inherited.setdefault(moved.merged_from_id, []).append(moved)
     conflicts = open_conflicts(session, job.pipeline.name, list(record_ids))
     lookup = XrefLookup(session)
     values_by_id = {rid: _values(job, row) for rid, row in rows.items()}
@@ -193,6 +205,8 @@ def _plan(
         link = links.get(record_id)
         if row is None or row["deleted_at"] is not None:
             _plan_delete(job, link, batch)
+            for merged in inherited.get(record_id, []):
+                _plan_merged(job, merged, batch)
             continue
         values = values_by_id[record_id]
         record_lines = lines.get(record_id) if mapping.lines is not None else None
@@ -247,6 +261,14 @@ def _plan_delete(job: Job, link: Link | None, batch: _Batch) -> None:
         batch.counts.unchanged += 1
         return
     batch.counts.deleted += 1
+
+
+def _plan_merged(job: Job, link: Link, batch: _Batch) -> None:
+    """The external record of a record merged away (its link now on the survivor): archived
+    when the mapping says so, else left alone."""
+    if job.mapping.merge_policy is MergePolicy.ARCHIVE and job.mapping.archive_external:
+        batch.archives.append(link)
+        batch.counts.deleted += 1
 
 
 def _hold_back(

@@ -83,6 +83,12 @@ class Pipeline(BaseModel):
     max_delete_fraction: float = Field(default=0.5, ge=0, le=1)
     """A full read that finds more than this share of the linked records gone (and more than
     ten) applies no deletes and fails: a wrong filter or account looks exactly like that."""
+    match_at_door: bool = True
+    """Records arriving unlinked (accounts, contacts) are matched against the core with the
+    dedup model: linked to an existing customer when the match is sure, created and flagged
+    for review (``match_review``) in the grey zone."""
+    match_threshold: float = Field(default=0.9, gt=0, lt=1)
+    """The match probability from which an arriving record is linked to an existing one."""
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("mapping")
