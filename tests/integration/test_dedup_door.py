@@ -13,9 +13,10 @@ from crm_core.db import open_session
 from crm_core.dedup import credit_code_check_char, entity_spec
 from crm_core.dedup._core import apply_core_dedup, plan_core_dedup
 from crm_core.dedup._door import Matcher, rebuild_match_keys, refresh_match_keys
+from crm_core.dedup._merge import apply_merge, plan_merge
 from crm_core.models import Account, MatchKey, MatchReview, table_of
 from tests.conftest import Database
-from tests.integration.sync_harness import Hub
+from tests.integration.sync_harness import Hub, writes
 
 HUAXIN = "91330106MA2CF3K2X"
 HUAXIN += credit_code_check_char(HUAXIN)
@@ -129,3 +130,34 @@ def test_dedup_run_plans_merges_in_the_core_and_applies_them(db: Database) -> No
     assert live == 2
     again = plan_core_dedup(db.engine, entity_spec("account"))
     assert again.plans == []
+
+
+def test_a_merge_in_the_crm_deactivates_the_duplicate_in_the_erp_once(hub_factory: Any) -> None:
+    hub: Hub = hub_factory(customers=3)
+    first, second, _third = hub.erp.numbers("BD_Customer")
+    hub.erp.edit("BD_Customer", second, FTAXREGISTERCODE="")  # a duplicate entered without it
+    hub.run("customers")
+    kept, merged = hub.account(first), hub.account(second)
+    assert kept is not None
+    assert merged is not None
+    with open_session(hub.db.engine, origin="crm") as session:
+        plan = plan_merge(session, "account", [kept.id, merged.id], survivor_id=kept.id)
+        apply_merge(session, plan)
+
+    result = hub.run("customers")
+
+    assert result["out"].counts.deleted == 1
+    duplicate = hub.erp.get("BD_Customer", second)
+    survivor = hub.erp.get("BD_Customer", first)
+    assert duplicate is not None
+    assert survivor is not None
+    assert (duplicate["FForbidStatus"], survivor["FForbidStatus"]) == ("B", "A")
+    linked = hub.account(second)
+    assert linked is not None
+    assert linked.id == kept.id  # orders of the old ERP customer still find the survivor
+    again = hub.run("customers")
+    assert writes(again["in"]) == 0
+    assert writes(again["out"]) == 0
+    still = hub.account(first)
+    assert still is not None
+    assert still.custom.get("erp_status") != "forbidden"
