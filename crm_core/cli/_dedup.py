@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -58,31 +59,34 @@ def dedup_csv(
     missing values. Records that match but cannot be clustered safely stay on their own and are
     listed in OUTPUT.review.csv.
     """
-    from crm_core.dedup import dedup_records, entity_spec, load_model, read_records, write_clusters
+    from crm_core.dedup import RecordReader, entity_spec, load_model, write_clusters
+    from crm_core.dedup._run import dedup_table, featurise
+    from crm_core.dedup._table import FeatureTable
     from crm_core.errors import InvalidInput
 
     if not 0 < threshold < 1:
         raise InvalidInput("--threshold is a probability between 0 and 1 (exclusive)")
     spec = entity_spec(entity)
     model = load_model(model_file, spec.comparisons) if model_file else None
-    with _Bar() as progress:
-        progress.phase(f"reading {input_file.name}")
-        records = read_records(input_file, spec, encoding)
-        if not records.ids:
+    with _Bar() as progress, RecordReader(input_file, spec, encoding) as reader:
+        started = time.perf_counter()
+        features = featurise(spec, reader.names, reader.chunks(), progress, chunked=True)
+        reader.finish()
+        if not reader.ids:
             raise InvalidInput(f"{input_file} has no records")
-        result = dedup_records(
+        ignored, ids = reader.ignored, reader.ids
+        result = dedup_table(
             spec,
-            records.ids,
-            records.names,
-            records.values,
+            FeatureTable(ids, features),
             threshold=threshold,
             model=model,
             progress=progress,
+            normalised_in=time.perf_counter() - started,
         )
         progress.phase("writing")
         write_clusters(output, result.ids, result.cluster_ids)
-    if records.ignored:
-        err.print(f"ignored columns: {', '.join(records.ignored)}", highlight=False)
+    if ignored:
+        err.print(f"ignored columns: {', '.join(ignored)}", highlight=False)
     review_file = _sibling(output, "review")
     if result.reviews:
         _write_reviews(review_file, result)

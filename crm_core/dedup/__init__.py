@@ -11,7 +11,7 @@ from crm_core.dedup._credit_code import (
     normalise_credit_code,
 )
 from crm_core.dedup._entities import ENTITIES, EntitySpec
-from crm_core.dedup._files import InputRecords, read_records, write_clusters
+from crm_core.dedup._files import InputRecords, RecordReader, read_records, write_clusters
 from crm_core.dedup._model import MatchModel, load_model, probability
 from crm_core.dedup._run import (
     DEFAULT_THRESHOLD,
@@ -30,6 +30,7 @@ __all__ = [
     "InputRecords",
     "MatchModel",
     "Progress",
+    "RecordReader",
     "credit_code_check_char",
     "dedup_records",
     "entity_spec",

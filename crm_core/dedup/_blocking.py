@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from crm_core.dedup._table import FeatureTable, Pairs
+from crm_core.dedup._table import FeatureTable, Pairs, sorted_unique
 
 __all__ = ["BlockingKey", "candidate_pairs", "key_codes"]
 
@@ -35,14 +35,22 @@ class BlockingKey:
 
 def key_codes(table: FeatureTable, key: BlockingKey) -> npt.NDArray[np.int64]:
     """One number per record for its value of the key; -1 when a feature is missing."""
-    combined = table.codes(key.features[0]).astype(np.int64)
+    first = table.codes(key.features[0])
+    if len(key.features) == 1:
+        return first
+    missing = first < 0
+    combined = first.astype(np.uint64)
     for feature in key.features[1:]:
-        codes = table.codes(feature).astype(np.int64)
-        base = int(codes.max()) + 2
-        missing = (combined < 0) | (codes < 0)
-        combined = combined * base + codes
-        combined[missing] = -1
-    return combined
+        codes = table.codes(feature)
+        missing |= codes < 0
+        combined = combined * _MIX ^ codes.astype(np.uint64)
+    result = (combined & _MASK).astype(np.int64)
+    result[missing] = -1
+    return result
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_MASK = np.uint64((1 << 63) - 1)
 
 
 def candidate_pairs(
@@ -60,7 +68,7 @@ def candidate_pairs(
         found.append(np.minimum(left, right) * count + np.maximum(left, right))
     if not found:
         return Pairs(np.empty(0, np.int64), np.empty(0, np.int64))
-    unique = np.unique(np.concatenate(found))
+    unique, _counts = sorted_unique(np.concatenate(found))
     return Pairs(unique // count, unique % count)
 
 

@@ -61,16 +61,19 @@ def cluster(
     order_key: Sequence[str],
     *,
     conflict: Conflict | None = None,
+    pairs_need_checks: bool = True,
     max_size: int = 30,
     min_density: float = 0.5,
 ) -> Clustering:
     """Cluster ``count`` records given matched pairs (``left``, ``right``) and their scores.
 
-    ``order_key`` gives each row's id, to name each cluster by its smallest id.
+    ``order_key`` gives each row's id, to name each cluster by its smallest id. When
+    ``pairs_need_checks`` is false, a component of two records (most of them) is accepted
+    without calling ``conflict``: the pair's own guards already said it may match.
     """
     settler = _Settler(left, right, scores, order_key, conflict, max_size, min_density)
     settler.root = np.arange(count, dtype=np.int64)
-    for rows, edges in _components(count, left, right):
+    for rows, edges in _components(count, left, right, settler, pairs_need_checks):
         settler.settle(rows, edges)
     return Clustering(settler.root, settler.reviews)
 
@@ -115,28 +118,61 @@ class _Settler:
 
 
 def _components(
-    count: int, left: npt.NDArray[np.int64], right: npt.NDArray[np.int64]
+    count: int,
+    left: npt.NDArray[np.int64],
+    right: npt.NDArray[np.int64],
+    settler: _Settler,
+    pairs_need_checks: bool,
 ) -> list[tuple[list[int], list[int]]]:
-    """The connected components (rows, edge numbers) with two or more rows."""
-    parent = list(range(count))
+    """The connected components (rows, edge numbers) with two or more rows; pairs that need
+    no checks are settled here, in one pass, and not returned.
 
-    def find(row: int) -> int:
-        while parent[row] != row:
-            parent[row] = parent[parent[row]]
-            row = parent[row]
-        return row
-
-    for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    edges_of: dict[int, list[int]] = {}
-    for edge, a in enumerate(left.tolist()):
-        edges_of.setdefault(find(a), []).append(edge)
-    rows_of: dict[int, list[int]] = {top: [] for top in edges_of}
-    for row in {row for pair in zip(left.tolist(), right.tolist(), strict=True) for row in pair}:
-        rows_of[find(row)].append(row)
-    return [(sorted(rows_of[top]), edges_of[top]) for top in edges_of]
+    Labels spread along the edges (each row takes the smallest label among its neighbours,
+    then the label of its label) until nothing changes: a few numpy passes for a million rows.
+    """
+    if len(left) == 0:
+        return []
+    label = np.arange(count, dtype=np.int64)
+    while True:
+        before = label.copy()
+        np.minimum.at(label, left, label[right])
+        np.minimum.at(label, right, label[left])
+        label = label[label]
+        if np.array_equal(label, before):
+            break
+    rows = np.unique(np.concatenate((left, right)))
+    row_order = rows[np.argsort(label[rows], kind="stable")]
+    row_labels = label[row_order]
+    row_starts = np.flatnonzero(np.concatenate(([True], row_labels[1:] != row_labels[:-1])))
+    edge_labels = label[left]
+    edge_order = np.argsort(edge_labels, kind="stable")
+    sorted_edges = edge_labels[edge_order]
+    edge_starts = np.searchsorted(sorted_edges, row_labels[row_starts])
+    edge_ends = np.searchsorted(sorted_edges, row_labels[row_starts], side="right")
+    row_ends = np.append(row_starts[1:], len(row_order))
+    if not pairs_need_checks:
+        two = (row_ends - row_starts) == 2
+        firsts = row_order[row_starts[two]].tolist()
+        seconds = row_order[row_starts[two] + 1].tolist()
+        key = settler.order_key
+        root = settler.root
+        for a, b in zip(firsts, seconds, strict=True):
+            root[a] = root[b] = a if key[a] <= key[b] else b
+        keep = ~two
+        row_starts, row_ends = row_starts[keep], row_ends[keep]
+        edge_starts, edge_ends = edge_starts[keep], edge_ends[keep]
+    row_list = row_order.tolist()
+    edge_list = edge_order.tolist()
+    return [
+        (row_list[a:b], edge_list[c:d])
+        for a, b, c, d in zip(
+            row_starts.tolist(),
+            row_ends.tolist(),
+            edge_starts.tolist(),
+            edge_ends.tolist(),
+            strict=True,
+        )
+    ]
 
 
 def _split(

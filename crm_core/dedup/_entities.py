@@ -36,7 +36,7 @@ from crm_core.dedup._normalise import (
     pinyin,
 )
 from crm_core.dedup._regions import match_whole
-from crm_core.dedup._table import FeatureTable, Pairs
+from crm_core.dedup._table import Codes, FeatureTable, Pairs
 
 __all__ = ["ACCOUNT", "CONTACT", "ENTITIES", "EntitySpec", "Guard"]
 
@@ -90,15 +90,23 @@ def _region_path(text: str | None) -> str | None:
     return "/".join(parts)
 
 
+# Duplicates repeat names, phones and addresses (a file's duplicates often sit together), and
+# people's names repeat a lot: a cache per worker process saves a good share of the work.
+_company_name = lru_cache(maxsize=1 << 16)(normalise_company_name)
+_contact_name = lru_cache(maxsize=1 << 16)(normalise_person_full_name)
+_address = lru_cache(maxsize=1 << 16)(normalise_address)
+_phone = lru_cache(maxsize=1 << 16)(normalise_phone)
+
+
 def _account_features(rows: Sequence[Row]) -> dict[str, list[str | None]]:
     names = [
-        *("name_full", "name_core", "name_pinyin", "name_sound", "name_head", "name_tail"),
-        *("region", "branch"),
+        *("name_full", "name_core", "name_pinyin", "name_sound", "name_head"),
+        *("region", "region_province", "region_city", "branch"),
         *("credit_code", "phone", "email", "email_domain", "address", "contact", "contact_pinyin"),
     ]
     out: dict[str, list[str | None]] = {name: [] for name in names}
     for row in rows:
-        company = normalise_company_name(row.get("name"))
+        company = _company_name(row.get("name"))
         if company is not None and company.core:
             core: str | None = company.core
             out["name_full"].append(company.full)
@@ -106,7 +114,6 @@ def _account_features(rows: Sequence[Row]) -> dict[str, list[str | None]]:
             out["name_pinyin"].append(company.pinyin or None)
             out["name_sound"].append(sounds_like(company.pinyin) or None)
             out["name_head"].append(company.core[:4] if len(company.core) >= 5 else None)
-            out["name_tail"].append(company.core[-4:] if len(company.core) >= 5 else None)
             region = _region_path(company.region) or _region_path(_city(row.get("city")))
             out["branch"].append(None if company.branch is None else f"branch:{company.branch}")
         else:
@@ -117,20 +124,23 @@ def _account_features(rows: Sequence[Row]) -> dict[str, list[str | None]]:
                 "name_pinyin",
                 "name_sound",
                 "name_head",
-                "name_tail",
             ):
                 out[name].append(None)
             region = _region_path(_city(row.get("city")))
             out["branch"].append(None)
         out["region"].append(region)
+        out["region_province"].append(region.split("/", 1)[0] if region else None)
+        out["region_city"].append(
+            region.rsplit("/", 1)[0] if region and region.count("/") == 2 else region
+        )
         out["credit_code"].append(normalise_credit_code(row.get("credit_code")))
-        out["phone"].append(normalise_phone(row.get("phone")))
+        out["phone"].append(_phone(row.get("phone")))
         email = normalise_email(row.get("email"))
         out["email"].append(email)
         domain = email_domain(email) if email else None
         out["email_domain"].append(domain if domain and not is_free_mail_domain(domain) else None)
-        out["address"].append(_squeezed(normalise_address(row.get("address"))))
-        person = normalise_person_full_name(row.get("contact_name"))
+        out["address"].append(_squeezed(_address(row.get("address"))))
+        person = _contact_name(row.get("contact_name"))
         out["contact"].append(person.full if person else None)
         out["contact_pinyin"].append(person.pinyin if person and person.pinyin else None)
     return out
@@ -143,16 +153,33 @@ def _city(text: str | None) -> str | None:
 def _regions_differ(
     table: FeatureTable, pairs: Pairs, _levels: npt.NDArray[np.int8]
 ) -> npt.NDArray[np.bool_]:
+    """Both regions known and neither inside the other (杭州 and 浙江 agree; 杭州, 苏州 not)."""
     codes = table.codes("region")
     a, b = codes[pairs.left], codes[pairs.right]
-    differ = (a >= 0) & (b >= 0) & (a != b)
-    result = np.zeros(len(pairs), dtype=np.bool_)
-    values = table.column("region")
-    for k in np.flatnonzero(differ).tolist():
-        x = values[int(pairs.left[k])] or ""
-        y = values[int(pairs.right[k])] or ""
-        result[k] = not (x.startswith(y + "/") or y.startswith(x + "/"))
+    differ: npt.NDArray[np.bool_] = (a >= 0) & (b >= 0) & (a != b)
+    if not differ.any():
+        return differ
+    depth, province, city = _region_levels(table)
+    left, right = pairs.left[differ], pairs.right[differ]
+    shallower = np.minimum(depth[left], depth[right])
+    same_province = province[left] == province[right]
+    same_city = city[left] == city[right]
+    # Compatible when they agree down to the shallower one's level (a district differs there).
+    compatible = np.where(shallower == 1, same_province, np.where(shallower == 2, same_city, False))
+    result: npt.NDArray[np.bool_] = differ.copy()
+    result[differ] = ~compatible
     return result
+
+
+def _region_levels(table: FeatureTable) -> tuple[npt.NDArray[np.int8], Codes, Codes]:
+    """Per record: how deep its region path goes, and the codes of its first two levels."""
+    region = table.codes("region")
+    province = table.codes("region_province")
+    city = table.codes("region_city")
+    depth = np.where(
+        region < 0, 0, np.where(region == province, 1, np.where(region == city, 2, 3))
+    ).astype(np.int8)
+    return depth, province, city
 
 
 def _branches_differ(
@@ -230,7 +257,6 @@ ACCOUNT = EntitySpec(
         BlockingKey(("name_core",)),
         BlockingKey(("name_sound",)),
         BlockingKey(("name_head", "region")),
-        BlockingKey(("name_tail", "region")),
         BlockingKey(("phone",)),
         BlockingKey(("email",)),
         BlockingKey(("address",)),

@@ -25,7 +25,7 @@ import numpy.typing as npt
 import yaml
 
 from crm_core.dedup._compare import MISSING, Comparison, compare_all
-from crm_core.dedup._table import FeatureTable, Pairs
+from crm_core.dedup._table import FeatureTable, Pairs, sorted_unique
 
 if TYPE_CHECKING:
     from crm_core.dedup._entities import EntitySpec
@@ -348,7 +348,7 @@ def _patterns(
         return patterns, counts.astype(np.int64)
     shifts = np.arange(width, dtype=np.int64) * 4
     packed = (levels.astype(np.int64) << shifts).sum(axis=1)
-    unique, counts = np.unique(packed, return_counts=True)
+    unique, counts = sorted_unique(packed)
     patterns = ((unique[:, None] >> shifts) & 0xF).astype(np.int8)
     return patterns, counts.astype(np.int64)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Protocol
@@ -39,6 +40,7 @@ __all__ = [
     "DedupResult",
     "Progress",
     "dedup_records",
+    "dedup_table",
     "explain_pair",
     "featurise",
 ]
@@ -103,32 +105,50 @@ class DedupResult:
 def featurise(
     spec: EntitySpec,
     names: Sequence[str],
-    values: Sequence[Sequence[str | None]],
+    values: Sequence[Sequence[str | None]] | Iterable[Sequence[Sequence[str | None]]],
     progress: Progress | None = None,
+    *,
+    chunked: bool = False,
 ) -> dict[str, list[str | None]]:
-    """The normalised features of the records ``values`` (cells in the order of ``names``), in
-    worker processes when there are many."""
+    """The normalised features of the records ``values`` (cells in the order of ``names``).
+
+    With ``chunked``, ``values`` is a stream of chunks of records (as
+    :meth:`~crm_core.dedup.RecordReader.chunks` reads them): each chunk goes to a worker
+    process as soon as it is read, so reading and normalising overlap. Without, ``values``
+    holds the records, normalised in worker processes when there are many.
+    """
     progress = progress or _Silent()
-    progress.phase("normalising", len(values))
     names = tuple(names)
-    chunks = [values[start : start + _CHUNK] for start in range(0, len(values), _CHUNK)]
-    workers = min(os.cpu_count() or 1, 8)
-    columns: dict[str, list[str | None]] = {}
-    if len(values) < _PARALLEL_FROM or workers < 2:
-        parts: Iterable[dict[str, list[str | None]]] = (
-            _featurise_chunk(spec.name, names, chunk) for chunk in chunks
-        )
-        for chunk, part in zip(chunks, parts, strict=True):
-            _extend(columns, part)
-            progress.advance(len(chunk))
+    if chunked:
+        chunks: Iterable[Sequence[Sequence[str | None]]] = values  # type: ignore[assignment]
+        progress.phase("normalising")
+        parallel = True
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            count = len(chunks)
-            parts = pool.map(_featurise_chunk, [spec.name] * count, [names] * count, chunks)
-            for chunk, part in zip(chunks, parts, strict=True):
-                _extend(columns, part)
-                progress.advance(len(chunk))
-    return columns if values else spec.featurise([])
+        records: Sequence[Sequence[str | None]] = values  # type: ignore[assignment]
+        chunks = [records[start : start + _CHUNK] for start in range(0, len(records), _CHUNK)]
+        progress.phase("normalising", len(records))
+        parallel = len(records) >= _PARALLEL_FROM
+    workers = min(os.cpu_count() or 1, 8)
+    columns: dict[str, list[str | None]] = {name: [] for name in spec.featurise([])}
+    if not parallel or workers < 2:
+        for chunk in chunks:
+            _extend(columns, _featurise_chunk(spec.name, names, chunk))
+            progress.advance(len(chunk))
+        return columns
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: deque[tuple[int, Future[dict[str, list[str | None]]]]] = deque()
+        for chunk in chunks:
+            pending.append((len(chunk), pool.submit(_featurise_chunk, spec.name, names, chunk)))
+            # Collect finished chunks in order as we go: a bounded queue, flat memory.
+            while pending and (pending[0][1].done() or len(pending) > 2 * workers):
+                size, future = pending.popleft()
+                _extend(columns, future.result())
+                progress.advance(size)
+        while pending:
+            size, future = pending.popleft()
+            _extend(columns, future.result())
+            progress.advance(size)
+    return columns
 
 
 def _featurise_chunk(
@@ -161,11 +181,34 @@ def dedup_records(
 ) -> DedupResult:
     """Find the records that are the same customer: record ``k`` has id ``ids[k]`` and the cells
     ``values[k]``, in the order of the column ``names``."""
-    progress = progress or _Silent()
-    timings: dict[str, float] = {}
     started = perf_counter()
     table = FeatureTable(list(ids), featurise(spec, names, values, progress))
-    timings["normalise"] = perf_counter() - started
+    return dedup_table(
+        spec,
+        table,
+        threshold=threshold,
+        model=model,
+        cannot_link=cannot_link,
+        progress=progress,
+        normalised_in=perf_counter() - started,
+    )
+
+
+def dedup_table(
+    spec: EntitySpec,
+    table: FeatureTable,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    model: MatchModel | None = None,
+    cannot_link: Iterable[tuple[str, str]] = (),
+    progress: Progress | None = None,
+    normalised_in: float = 0.0,
+) -> DedupResult:
+    """:func:`dedup_records` on records already normalised (see :func:`featurise`)."""
+    progress = progress or _Silent()
+    ids = table.ids
+    timings: dict[str, float] = {"normalise": normalised_in}
+    started = perf_counter() - normalised_in
 
     progress.phase("blocking")
     mark = perf_counter()
@@ -181,7 +224,7 @@ def dedup_records(
     if model is None:
         if len(pairs) >= _TRAIN_FROM_PAIRS:
             progress.phase("training the match model")
-            samples = min(1_000_000, max(len(ids) * 20, 50_000))
+            samples = min(500_000, max(len(ids) * 20, 50_000))
             u = estimate_u(table, spec.comparisons, samples=samples)
             model = train(levels, u, spec.comparisons, _rounds(spec, table, pairs), len(ids))
         else:
@@ -197,13 +240,15 @@ def dedup_records(
         forbidden_by[forbids] = number
     scores[forbidden_by > 0] = -np.inf
     matched = scores >= _weight_of(threshold)
+    apart = list(cannot_link)
     clustering = cluster(
         len(ids),
         pairs.left[matched],
         pairs.right[matched],
         scores[matched],
         table.ids,
-        conflict=_conflicts(spec, table, cannot_link),
+        conflict=_conflicts(spec, table, apart),
+        pairs_need_checks=bool(apart),
     )
     timings["cluster"] = perf_counter() - mark
     timings["total"] = perf_counter() - started
@@ -248,9 +293,10 @@ def _conflicts(
     """Why rows cannot be one customer, even though each of their matches is allowed."""
     exclusive = [(name, table.codes(name)) for name in spec.exclusive]
     regions = table.columns.get("region")
-    row_of = {record_id: row for row, record_id in enumerate(table.ids)}
+    pairs = list(cannot_link)
+    row_of = {record_id: row for row, record_id in enumerate(table.ids)} if pairs else {}
     apart: dict[int, set[int]] = {}
-    for a, b in cannot_link:
+    for a, b in pairs:
         if a in row_of and b in row_of:
             apart.setdefault(row_of[a], set()).add(row_of[b])
             apart.setdefault(row_of[b], set()).add(row_of[a])
