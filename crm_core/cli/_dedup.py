@@ -218,6 +218,58 @@ class _Bar:
             self._progress.advance(self._task, steps)
 
 
+@dedup_app.command("explain")
+def dedup_explain(
+    input_file: Annotated[Path, typer.Argument(metavar="INPUT.csv", help="The records.")],
+    left: Annotated[str, typer.Argument(metavar="ID", help="One record's id.")],
+    right: Annotated[str, typer.Argument(metavar="ID", help="The other record's id.")],
+    *,
+    entity: EntityOption = "account",
+    threshold: Annotated[
+        float, typer.Option(help="The match probability from which two records are one.")
+    ] = 0.9,
+    encoding: Annotated[
+        str | None, typer.Option(help="The file's encoding (default: UTF-8, else GB18030).")
+    ] = None,
+    model_file: Annotated[
+        Path | None,
+        typer.Option("--model", help="Use these match parameters instead of training them."),
+    ] = None,
+) -> None:
+    """Explain for two records of a file each field's contribution to their match weight."""
+    from crm_core.dedup import dedup_records, entity_spec, explain_pair, load_model, read_records
+
+    spec = entity_spec(entity)
+    model = load_model(model_file, spec.comparisons) if model_file else None
+    with _Bar() as progress:
+        progress.phase(f"reading {input_file.name}")
+        records = read_records(input_file, spec, encoding)
+        result = dedup_records(
+            spec,
+            records.ids,
+            records.names,
+            records.values,
+            threshold=threshold,
+            model=model,
+            progress=progress,
+        )
+    found = explain_pair(result, left, right)
+    table = Table(title=f"{left} and {right}")
+    for column in ("comparison", "level", "weight"):
+        table.add_column(column, justify="right" if column == "weight" else "left")
+    table.add_row("prior", "", f"{found.prior:+.2f}")
+    for name, level, weight in found.parts:
+        table.add_row(name, level, f"{weight:+.2f}")
+    table.add_row("total", "", f"{found.score:+.2f}", style="bold")
+    out.print(table)
+    verdict = "the same customer" if found.same_cluster else "different customers"
+    out.print(f"match probability {found.probability:.4f}; clustered as {verdict}", highlight=False)
+    if found.guard:
+        out.print(f"forbidden by a guard: {found.guard}", highlight=False)
+    if not found.candidate:
+        out.print("not a candidate pair: they share no blocking key", highlight=False)
+
+
 @dedup_app.command("run")
 def dedup_run(
     entity: EntityOption = "account",
@@ -260,15 +312,23 @@ def dedup_run(
         f"{len(planned.held_back):,} groups held back for review",
         highlight=False,
     )
+    if planned.branches:
+        out.print(
+            f"{len(planned.branches):,} branches to link to their head office (never merged)",
+            highlight=False,
+        )
     for held in planned.held_back[:limit]:
         ids = ", ".join(str(record_id)[-8:] for record_id in held.record_ids)
         out.print(f"  review: {ids}: {held.reason}", highlight=False, markup=False)
     if not apply:
-        if planned.plans:
+        if planned.plans or planned.branches:
             out.print("nothing written: add --apply to merge", highlight=False)
         return
     done, failed = apply_core_dedup(engine, planned)
-    out.print(f"{len(done):,} merges applied", highlight=False)
+    out.print(
+        f"{len(done):,} merges applied; {len(planned.branches):,} branches linked",
+        highlight=False,
+    )
     for held in failed:
         ids = ", ".join(str(record_id)[-8:] for record_id in held.record_ids)
         out.print(f"  not merged: {ids}: {held.reason}", highlight=False, markup=False)

@@ -16,6 +16,7 @@ from crm_core.dedup._model import MatchModel, load_model, probability
 from crm_core.dedup._run import (
     DEFAULT_THRESHOLD,
     DedupResult,
+    PairExplanation,
     Progress,
     dedup_records,
     explain_pair,
@@ -29,6 +30,7 @@ __all__ = [
     "EntitySpec",
     "InputRecords",
     "MatchModel",
+    "PairExplanation",
     "Progress",
     "RecordReader",
     "credit_code_check_char",

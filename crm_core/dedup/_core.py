@@ -17,12 +17,13 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from crm_core._values import among
 from crm_core.db import open_session
-from crm_core.dedup._entities import EntitySpec
+from crm_core.dedup._entities import EntitySpec, _regions_differ
 from crm_core.dedup._merge import (
     MergeConflict,
     MergePlan,
@@ -36,7 +37,8 @@ from crm_core.dedup._model import probability
 from crm_core.dedup._run import DEFAULT_THRESHOLD, DedupResult, Progress, dedup_records
 from crm_core.errors import TongbuError
 from crm_core.models import MergeHistory, table_of
-from crm_core.models._sales import AccountContact, Contact
+from crm_core.models._sales import Account, AccountContact, Contact
+from crm_core.records import update
 
 __all__ = [
     "CoreDedup",
@@ -65,6 +67,8 @@ class CoreDedup:
     plans: list[tuple[MergePlan, float]] = field(default_factory=list)
     """Each merge with the weakest match probability inside its cluster."""
     held_back: list[HeldBack] = field(default_factory=list)
+    branches: list[tuple[UUID, UUID]] = field(default_factory=list)
+    """(branch, head office) pairs to link: a branch is never merged into its head office."""
     result: DedupResult | None = None
 
 
@@ -97,6 +101,9 @@ def plan_core_dedup(
             outcome.held_back.append(
                 HeldBack(tuple(ids[row] for row in review.rows), review.reason)
             )
+        if spec.name == "account":
+            found = _branches_of(result, _with_parent(session))
+            outcome.branches = [(ids[branch], ids[head]) for branch, head in found]
         weakest = _weakest_match(result)
         for group in _groups(result):
             members = [ids[row] for row in group]
@@ -112,10 +119,24 @@ def plan_core_dedup(
 def apply_core_dedup(
     engine: Engine, planned: CoreDedup, *, actor_id: UUID | None = None
 ) -> tuple[list[MergeHistory], list[HeldBack]]:
-    """Carry out the planned merges, each in its own transaction; return the merges made and
-    the ones that could not be (a record changed since planning, or a rule refused)."""
+    """Link the branches to their head offices, then carry out the planned merges, each in its
+    own transaction; return the merges made and the ones that could not be (a record changed
+    since planning, or a rule refused)."""
     done: list[MergeHistory] = []
     failed: list[HeldBack] = []
+    if planned.branches:
+        with open_session(engine, origin="crm", actor_id=actor_id) as session:
+            for branch, head in planned.branches:
+                record = session.get(Account, branch)
+                if record is not None and record.parent_id is None:
+                    update(
+                        session,
+                        Account,
+                        branch,
+                        {"parent_id": head},
+                        expected_version=record.version,
+                        actor_id=actor_id,
+                    )
     for plan, chance in planned.plans:
         reason = {"by": "dedup", "probability": round(chance, 4)}
         try:
@@ -191,6 +212,44 @@ def _text(value: Any) -> str | None:
         return value.isoformat()
     text = str(value).strip()
     return text or None
+
+
+def _with_parent(session: Session) -> set[UUID]:
+    """The accounts that already have a parent (a head office)."""
+    table = entity_table("account")
+    return set(session.scalars(select(table.c.id).where(table.c.parent_id.is_not(None))))
+
+
+def _branches_of(result: DedupResult, has_parent: set[UUID]) -> list[tuple[int, int]]:
+    """(branch row, head office row) for each branch whose head office is among the records:
+    the same name but the branch part, the same region, and one head office only."""
+    table = result.table
+    if "branch" not in table.columns or result.spec.name != "account":
+        return []
+    pairs, levels = result.pairs, result.levels
+    branch = table.codes("branch")
+    a, b = branch[pairs.left], branch[pairs.right]
+    one_branch = (a >= 0) != (b >= 0)
+    column = result.spec.comparison_index("name")
+    labels = result.spec.comparisons[column].labels
+    same_name = levels[:, column] >= labels.index("same name but the legal form or region")
+    candidates = one_branch & same_name
+    if not candidates.any():
+        return []
+    where = np.flatnonzero(candidates)
+    apart = _regions_differ(table, pairs.take(candidates), levels[where])
+    heads: dict[int, set[int]] = {}
+    for index, differ in zip(where.tolist(), apart.tolist(), strict=True):
+        if differ:
+            continue
+        left, right = int(pairs.left[index]), int(pairs.right[index])
+        child, head = (left, right) if branch[left] >= 0 else (right, left)
+        heads.setdefault(child, set()).add(head)
+    return sorted(
+        (child, next(iter(found)))
+        for child, found in heads.items()
+        if len(found) == 1 and UUID(result.ids[child]) not in has_parent
+    )
 
 
 def _groups(result: DedupResult) -> list[list[int]]:

@@ -34,10 +34,12 @@ from crm_core.dedup._model import (
     train,
 )
 from crm_core.dedup._table import FeatureTable, Pairs
+from crm_core.errors import InvalidInput
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "DedupResult",
+    "PairExplanation",
     "Progress",
     "dedup_records",
     "dedup_table",
@@ -319,28 +321,46 @@ def _conflicts(
     return conflict
 
 
-def explain_pair(result: DedupResult, left_id: str, right_id: str) -> dict[str, object]:
-    """Each comparison's level and weight for two records, the guard, and the total."""
+@dataclass(frozen=True)
+class PairExplanation:
+    """Why two records are, or are not, one customer."""
+
+    parts: list[tuple[str, str, float]]
+    """Per comparison: its name, the pair's level, the level's weight."""
+    prior: float
+    """The prior's log2-odds."""
+    score: float
+    """The match weight: the prior plus every part."""
+    probability: float
+    guard: str | None
+    """The guard that forbids the match, if one does."""
+    candidate: bool
+    """Whether blocking made the two a candidate pair (else they were never compared)."""
+    same_cluster: bool
+
+
+def explain_pair(result: DedupResult, left_id: str, right_id: str) -> PairExplanation:
+    """Each comparison's level and weight for two records of a run, the guard, the total."""
     row_of = {record_id: row for row, record_id in enumerate(result.ids)}
+    unknown = [record_id for record_id in (left_id, right_id) if record_id not in row_of]
+    if unknown:
+        raise InvalidInput(f"no record has the id {unknown[0]!r}")
     a, b = sorted((row_of[left_id], row_of[right_id]))
-    found = np.flatnonzero((result.pairs.left == a) & (result.pairs.right == b))
-    if len(found):
-        index = int(found[0])
-        levels = result.levels[index].tolist()
-        guard = int(result.forbidden_by[index])
-        blocked = True
-    else:
-        one = Pairs(np.array([a]), np.array([b]))
-        levels = compare_all(result.table, one, result.spec.comparisons).tolist()[0]
-        guard = 0
-        blocked = False
-    parts = result.model.explain(levels)
-    score = result.model.prior_weight + sum(weight for _n, _l, weight in parts)
-    return {
-        "parts": parts,
-        "prior": result.model.prior_weight,
-        "score": score,
-        "probability": probability(score),
-        "guard": guard,
-        "candidate": blocked,
-    }
+    one = Pairs(np.array([a], dtype=np.int64), np.array([b], dtype=np.int64))
+    levels = compare_all(result.table, one, result.spec.comparisons)
+    guard = next(
+        (g.reason for g in result.spec.guards if bool(g.forbids(result.table, one, levels)[0])),
+        None,
+    )
+    candidate = bool(((result.pairs.left == a) & (result.pairs.right == b)).any())
+    parts = result.model.explain(levels[0].tolist())
+    score = result.model.prior_weight + sum(weight for _name, _level, weight in parts)
+    return PairExplanation(
+        parts=parts,
+        prior=result.model.prior_weight,
+        score=score,
+        probability=0.0 if guard else probability(score),
+        guard=guard,
+        candidate=candidate,
+        same_cluster=result.cluster_ids[a] == result.cluster_ids[b],
+    )

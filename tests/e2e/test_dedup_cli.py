@@ -129,3 +129,19 @@ def test_dedup_run_plans_then_applies_and_merge_undo_restores(db: Database) -> N
     assert merge_id[-8:] in tongbu("merge", "list", url=db.url).stdout
     assert tongbu("merge", "undo", merge_id[-8:], url=db.url).returncode == 0
     assert "0 merges planned" in tongbu("dedup", "run", url=db.url).stdout
+
+
+def test_explain_shows_each_fields_contribution_for_a_pair(tmp_path: Path) -> None:
+    source = write(tmp_path / "accounts.csv", ACCOUNTS)
+
+    same = tongbu("dedup", "explain", str(source), "c1", "c3")
+    apart = tongbu("dedup", "explain", str(source), "c1", "c4")
+
+    assert same.returncode == 0, same.stderr
+    assert "same credit_code" in same.stdout
+    assert "clustered as the same customer" in same.stdout
+    assert "forbidden by a guard: different regions" in apart.stdout
+    assert "clustered as different customers" in apart.stdout
+    assert_clear_error(
+        tongbu("dedup", "explain", str(source), "c1", "nope"), "no record has the id 'nope'"
+    )

@@ -161,3 +161,25 @@ def test_a_merge_in_the_crm_deactivates_the_duplicate_in_the_erp_once(hub_factor
     still = hub.account(first)
     assert still is not None
     assert still.custom.get("erp_status") != "forbidden"
+
+
+def test_dedup_run_links_a_branch_to_its_head_office_and_never_merges_them(db: Database) -> None:
+    head = add_account(db, name="杭州华信电子科技有限公司", credit_code=HUAXIN, city="杭州")
+    branch_code = "91330108MA2CF3K3Y"
+    branch = add_account(
+        db,
+        name="杭州华信电子科技有限公司滨江分公司",
+        credit_code=branch_code + credit_code_check_char(branch_code),
+        city="杭州",
+    )
+
+    planned = plan_core_dedup(db.engine, entity_spec("account"))
+    assert planned.plans == []
+    assert planned.branches == [(branch, head)]
+    apply_core_dedup(db.engine, planned)
+
+    with open_session(db.engine) as session:
+        linked = session.get(Account, branch)
+        assert linked is not None
+        assert linked.parent_id == head
+    assert plan_core_dedup(db.engine, entity_spec("account")).branches == []
