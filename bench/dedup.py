@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,14 +250,16 @@ def door(args: argparse.Namespace) -> dict[str, Any]:
         log(f"loading {len(stored):,} accounts into PostgreSQL")
         fields = ("name", "credit_code", "phone", "email", "address", "city")
         started = time.perf_counter()
-        load(
+        result = load(
             engine,
             Account,
-            ({key: row[key] or None for key in fields} for row in stored),
+            _unique_codes({key: row[key] or None for key in fields} for row in stored),
             origin="migration",
             batch_size=10_000,
         )
         loaded_s = time.perf_counter() - started
+        if result.rejected:
+            raise SystemExit(f"{len(result.rejected)} accounts rejected: {result.rejected[0]}")
         log("building the match keys")
         started = time.perf_counter()
         keyed = rebuild_match_keys(engine)
@@ -288,6 +291,20 @@ def door(args: argparse.Namespace) -> dict[str, Any]:
         engine.dispose()
         with psycopg.connect(args.pg_admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _unique_codes(rows: Iterator[dict[str, str | None]]) -> Iterator[dict[str, str | None]]:
+    """The rows with a credit code another row already holds left without one (in the core a
+    code is unique: the second holder would be refused)."""
+    seen: set[str] = set()
+    for row in rows:
+        code = row.get("credit_code")
+        if code is not None and code in seen:
+            yield {**row, "credit_code": None}
+            continue
+        if code is not None:
+            seen.add(code)
+        yield row
 
 
 def _timed_match(

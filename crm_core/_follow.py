@@ -8,18 +8,18 @@ in one transaction. Several processes may follow at once: they take turns on the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from uuid import UUID
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from crm_core.changes import FeedPosition, read_change_keys
+from crm_core.changes import FeedPosition, current_position, read_change_keys
 from crm_core.db import ORIGIN_CRM, is_postgres, open_session
-from crm_core.models import ChangeCursor
+from crm_core.models import Base, ChangeCursor
 
-__all__ = ["follow_feed", "lock_cursor", "stored_position"]
+__all__ = ["follow_feed", "lock_cursor", "rebuild", "stored_position"]
 
 _REMEMBER_AFTER = 1_000
 
@@ -66,6 +66,43 @@ def follow_feed(
         done += count
         if progress is not None and count:
             progress(count)
+
+
+def rebuild(
+    engine: Engine,
+    consumer: str,
+    tables: Mapping[str, Table],
+    derive: Derive,
+    *,
+    derived: type[Base],
+    batch_size: int = 5000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Empty the ``derived`` table and derive every record of ``tables`` (by entity) again, in
+    batches of ids; the feed's cursor moves to now first, so changes committed
+    meanwhile are derived again by the next :func:`follow_feed` (deriving is idempotent).
+    Returns how many records were derived."""
+    with open_session(engine, origin=ORIGIN_CRM) as session:
+        cursor = lock_cursor(session, consumer)
+        cursor.position = current_position(session).to_json()
+        session.execute(delete(derived))
+    done = 0
+    for entity, table in tables.items():
+        after: UUID | None = None
+        while True:
+            with open_session(engine, origin=ORIGIN_CRM) as session:
+                query = select(table.c.id).order_by(table.c.id).limit(batch_size)
+                if after is not None:
+                    query = query.where(table.c.id > after)
+                ids = list(session.scalars(query))
+                if not ids:
+                    break
+                derive(session, {entity: set(ids)})
+            after = ids[-1]
+            done += len(ids)
+            if progress is not None:
+                progress(len(ids))
+    return done
 
 
 def _far_behind(stored: FeedPosition, reached: FeedPosition) -> bool:

@@ -21,6 +21,16 @@ dedup_app = typer.Typer(help="Find duplicate accounts or contacts.", no_args_is_
 EntityOption = Annotated[
     str, typer.Option("--entity", "-e", help="What the records are: account or contact.")
 ]
+ThresholdOption = Annotated[
+    float, typer.Option(help="The match probability from which two records are one.")
+]
+EncodingOption = Annotated[
+    str | None, typer.Option(help="The file's encoding (default: UTF-8, else GB18030).")
+]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", help="Use these match parameters instead of training them."),
+]
 
 
 @dedup_app.command("csv")
@@ -29,9 +39,7 @@ def dedup_csv(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write id,cluster_id.")],
     *,
     entity: EntityOption = "account",
-    threshold: Annotated[
-        float, typer.Option(help="The match probability from which two records are one.")
-    ] = 0.9,
+    threshold: ThresholdOption = 0.9,
     explain: Annotated[
         bool,
         typer.Option(
@@ -40,13 +48,8 @@ def dedup_csv(
             "contribution next to the output (OUTPUT.pairs.csv).",
         ),
     ] = False,
-    encoding: Annotated[
-        str | None, typer.Option(help="The file's encoding (default: UTF-8, else GB18030).")
-    ] = None,
-    model_file: Annotated[
-        Path | None,
-        typer.Option("--model", help="Use these match parameters instead of training them."),
-    ] = None,
+    encoding: EncodingOption = None,
+    model_file: ModelOption = None,
     save_model: Annotated[
         Path | None, typer.Option(help="Write the trained match parameters to this YAML file.")
     ] = None,
@@ -225,16 +228,9 @@ def dedup_explain(
     right: Annotated[str, typer.Argument(metavar="ID", help="The other record's id.")],
     *,
     entity: EntityOption = "account",
-    threshold: Annotated[
-        float, typer.Option(help="The match probability from which two records are one.")
-    ] = 0.9,
-    encoding: Annotated[
-        str | None, typer.Option(help="The file's encoding (default: UTF-8, else GB18030).")
-    ] = None,
-    model_file: Annotated[
-        Path | None,
-        typer.Option("--model", help="Use these match parameters instead of training them."),
-    ] = None,
+    threshold: ThresholdOption = 0.9,
+    encoding: EncodingOption = None,
+    model_file: ModelOption = None,
 ) -> None:
     """Explain for two records of a file each field's contribution to their match weight."""
     from crm_core.dedup import dedup_records, entity_spec, explain_pair, load_model, read_records
@@ -277,9 +273,7 @@ def dedup_run(
     apply: Annotated[
         bool, typer.Option("--apply", help="Carry out the merges (default: only show them).")
     ] = False,
-    threshold: Annotated[
-        float, typer.Option(help="The match probability from which two records are one.")
-    ] = 0.9,
+    threshold: ThresholdOption = 0.9,
     limit: Annotated[int, typer.Option(help="Show at most this many planned merges.")] = 50,
 ) -> None:
     """Find duplicate accounts or contacts in the CRM core and plan their merges.

@@ -23,11 +23,10 @@ import numpy as np
 from sqlalchemy import Engine, delete, func, null, select
 from sqlalchemy.orm import Session
 
-from crm_core._follow import follow_feed, lock_cursor
+from crm_core._follow import follow_feed, rebuild
 from crm_core._values import among
 from crm_core.bulk import insert_rows
-from crm_core.changes import current_position
-from crm_core.db import ORIGIN_CRM, analyze, open_session
+from crm_core.db import analyze
 from crm_core.dedup._compare import compare_all
 from crm_core.dedup._core import contact_names, live_records
 from crm_core.dedup._entities import ACCOUNT, CONTACT, EntitySpec
@@ -108,26 +107,21 @@ def refresh_match_keys(engine: Engine, *, batch_size: int = 5000) -> int:
 
 
 def rebuild_match_keys(engine: Engine, *, batch_size: int = 20_000) -> int:
-    """Derive every record's keys again from the entity tables; return the records keyed."""
-    with open_session(engine, origin=ORIGIN_CRM) as session:
-        cursor = lock_cursor(session, CONSUMER)
-        # Changes that commit from here on are keyed again by the feed: keying is idempotent.
-        cursor.position = current_position(session).to_json()
-        session.execute(delete(MatchKey))
-    done = 0
-    for entity in KEYED:
-        table = entity_table(entity)
-        after: UUID | None = None
-        while True:
-            with open_session(engine, origin=ORIGIN_CRM) as session:
-                query = select(table.c.id).order_by(table.c.id).limit(batch_size)
-                if after is not None:
-                    query = query.where(table.c.id > after)
-                ids = list(session.scalars(query))
-                if not ids:
-                    break
-                done += index_match_keys(session, entity, ids)
-            after = ids[-1]
+    """Derive every record's keys again from the entity tables; return the records read."""
+
+    def derive(session: Session, touched: dict[str, set[UUID]]) -> None:
+        for entity, ids in touched.items():
+            index_match_keys(session, entity, sorted(ids))
+
+    tables = {entity: entity_table(entity) for entity in KEYED}
+    done = rebuild(
+        engine,
+        CONSUMER,
+        tables,
+        derive,
+        derived=MatchKey,
+        batch_size=batch_size,
+    )
     analyze(engine, "match_key")
     return done
 

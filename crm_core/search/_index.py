@@ -17,10 +17,9 @@ from uuid import UUID
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from crm_core._follow import follow_feed, lock_cursor
+from crm_core._follow import follow_feed, rebuild
 from crm_core._values import among
-from crm_core.changes import current_position
-from crm_core.db import ORIGIN_CRM, analyze, is_postgres, open_session
+from crm_core.db import analyze, is_postgres
 from crm_core.models import Account, Contact, Entity, Lead, SearchDoc, table_of
 from crm_core.search._tokens import email_tokens, phone_tokens, text_tokens
 
@@ -108,27 +107,21 @@ def rebuild_index(
     engine: Engine, *, batch_size: int = 5000, progress: Callable[[int], None] | None = None
 ) -> int:
     """Drop the index and build it again from the entity tables; return the records indexed."""
-    with open_session(engine, origin=ORIGIN_CRM) as session:
-        cursor = lock_cursor(session, CONSUMER)
-        # Changes that commit from here on are indexed again by the feed: indexing is idempotent.
-        cursor.position = current_position(session).to_json()
-        session.execute(delete(SearchDoc))
-    indexed = 0
-    for entity, spec in DOCUMENTS.items():
-        after: UUID | None = None
-        while True:
-            with open_session(engine, origin=ORIGIN_CRM) as session:
-                query = select(spec.model.id).order_by(spec.model.id).limit(batch_size)
-                if after is not None:
-                    query = query.where(spec.model.id > after)
-                ids = list(session.scalars(query))
-                if not ids:
-                    break
-                index_records(session, entity, ids)
-            after = ids[-1]
-            indexed += len(ids)
-            if progress is not None:
-                progress(len(ids))
+
+    def derive(session: Session, touched: dict[str, set[UUID]]) -> None:
+        for entity, ids in touched.items():
+            index_records(session, entity, sorted(ids))
+
+    tables = {entity: table_of(spec.model) for entity, spec in DOCUMENTS.items()}
+    indexed = rebuild(
+        engine,
+        CONSUMER,
+        tables,
+        derive,
+        derived=SearchDoc,
+        batch_size=batch_size,
+        progress=progress,
+    )
     analyze(engine, "search_doc")
     return indexed
 
