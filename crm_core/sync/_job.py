@@ -10,13 +10,14 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from crm_core.dedup._door import KEYED, Matcher
+from crm_core.db import open_session
+from crm_core.dedup._door import KEYED, Matcher, refresh_match_keys
 from crm_core.errors import ConfigError
 from crm_core.mapping import CompiledMapping
-from crm_core.models import Entity, entity_classes
+from crm_core.models import Entity, Xref, entity_classes, table_of
 from crm_core.sync._books import RunContext
 from crm_core.sync.pipeline import Pipeline
 from crm_core.sync.ports import Connector, EntityDescription
@@ -45,6 +46,7 @@ class Job:
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent per phase of the run (``read``, ``apply``, ``plan``, ``send``, ``book``)."""
     _matcher: Matcher | None = field(default=None, init=False, repr=False)
+    _door_open: bool | None = field(default=None, init=False, repr=False)
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -117,9 +119,35 @@ class Job:
         """Whether records arriving unlinked are matched at the door."""
         return self.pipeline.match_at_door and self.mapping.crm_entity in KEYED
 
+    def prepare_door(self) -> None:
+        """Before the first page: bring the match keys up to date (not in a dry run, which
+        writes nothing), and find out whether any
+        live record is not linked to this system yet (if every one is, an arriving record has
+        nothing it could be linked to, and matching is skipped for the run)."""
+        if self._door_open is not None or not self.door_matcher_wanted:
+            return
+        if not self.dry_run:
+            refresh_match_keys(self.engine)
+        table = table_of(self.model)
+        xref = table_of(Xref)
+        linked_here = (
+            select(xref.c.id)
+            .where(
+                xref.c.entity == table.name,  # the index is (entity, record_id, system)
+                xref.c.record_id == table.c.id,
+                xref.c.system == self.system,
+                xref.c.external_entity == self.external_entity,
+            )
+            .exists()
+        )
+        query = select(table.c.id).where(table.c.deleted_at.is_(None), ~linked_here).limit(1)
+        with open_session(self.engine) as session:
+            self._door_open = session.scalar(query) is not None
+
     def door_matcher(self, session: Session) -> Matcher | None:
-        """The matcher of records arriving unlinked, when the pipeline matches at the door."""
-        if not self.door_matcher_wanted:
+        """The matcher of records arriving unlinked, when the pipeline matches at the door and
+        the core holds records it could match them with."""
+        if not self.door_matcher_wanted or not self._door_open:
             return None
         if self._matcher is None:
             self._matcher = Matcher.for_entity(

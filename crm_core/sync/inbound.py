@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from crm_core._values import among
 from crm_core.bulk import Rejected, bulk_upsert
 from crm_core.db import analyze, open_session, plan_each_query
-from crm_core.dedup._door import DoorMatch, flag_for_review, refresh_match_keys
+from crm_core.dedup._door import DoorMatch, flag_for_review
 from crm_core.errors import InvalidInput
 from crm_core.mapping import ConflictRule, DeletePolicy, MappingFailure
 from crm_core.models import Conflict, Xref, table_of
@@ -111,9 +111,7 @@ def pull(job: Job, *, full: bool = False, on_page: Any = None) -> Counts:
         if page is None:
             break
         with job.timed("apply"):
-            if job.door_matcher_wanted and not job.dry_run:
-                # Records created by the pages before this one are matched against too.
-                refresh_match_keys(job.engine)
+            job.prepare_door()
             counts = apply_records(job, page.records, next_cursor=page.next_cursor, touch=full)
         total.add(counts)
         if on_page is not None:
