@@ -8,6 +8,7 @@ from crm_core.cli._dedup import dedup_app
 from crm_core.cli._emulator import emulator_app
 from crm_core.cli._mapping import mapping_app
 from crm_core.cli._merge import merge_app
+from crm_core.cli._migrate import migrate_app
 from crm_core.cli._sync import conflicts_app, quarantine_app, runs_app, sync_app
 
 app.add_typer(db_app, name="db")
@@ -19,6 +20,7 @@ app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(dedup_app, name="dedup")
 app.add_typer(merge_app, name="merge")
+app.add_typer(migrate_app, name="migrate")
 app.add_typer(emulator_app, name="emulator")
 
 __all__ = ["_demo", "_search", "app", "main"]

@@ -5,7 +5,7 @@
   :func:`read_records` and :func:`write_clusters` are ``tongbu dedup csv``'s file side.
 """
 
-from crm_core.dedup._credit_code import (
+from crm_core._credit_code import (
     credit_code_check_char,
     is_valid_credit_code,
     normalise_credit_code,

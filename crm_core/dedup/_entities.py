@@ -20,9 +20,9 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from crm_core._credit_code import normalise_credit_code
 from crm_core.dedup._blocking import BlockingKey
 from crm_core.dedup._compare import Comparison, Exact, Similar, WithinEdits
-from crm_core.dedup._credit_code import normalise_credit_code
 from crm_core.dedup._normalise import (
     email_domain,
     is_free_mail_domain,

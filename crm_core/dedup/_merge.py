@@ -46,9 +46,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from crm_core._credit_code import normalise_credit_code
 from crm_core._values import among
 from crm_core.changes import decode_changed
-from crm_core.dedup._credit_code import normalise_credit_code
 from crm_core.dedup._survivorship import (
     FieldChoice,
     Member,

@@ -33,7 +33,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_core.dedup._credit_code import normalise_credit_code
+from crm_core._credit_code import normalise_credit_code
 
 __all__ = [
     "CRM_SOURCE",

@@ -1,19 +1,28 @@
-"""The closed vocabulary of named transforms: text normalisers, each with what it does on the
-way in (external system -> CRM) and on the way out (CRM -> system).
+"""The closed vocabulary of named transforms, each with what it does on the way in (external
+system -> CRM) and on the way out (CRM -> system): text normalisers, and the cleansers migration
+uses on legacy data (``date``, ``amount``, ``credit_code``).
 
-Every transform leaves ``None`` and non-text values as they are (``phone`` also takes a number).
+The normalisers leave ``None`` and non-text values as they are (``phone`` also takes a number).
+The cleansers turn an empty value (None, blank text) into None and raise :class:`ValueError`
+with a reason for a value they cannot clean: the record fails, naming the field, and the reason
+goes to quarantine. Outbound they leave the CRM value as it is.
 Adding one is adding an entry to :data:`TRANSFORMS`, a test, and a line in mappings/README.md.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import phonenumbers
+
+from crm_core._cleanse import parse_amount, parse_date
+from crm_core._credit_code import clean_credit_code
 
 __all__ = ["TRANSFORMS", "Transform", "e164"]
 
@@ -130,6 +139,33 @@ def _phone_in(value: Any) -> Any:
     return e164(value) if isinstance(value, str) and value.strip() else value
 
 
+def _date_in(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_date(value)
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return parse_date(str(value))  # 20240305, as legacy databases keep dates in numbers
+    return value
+
+
+def _amount_in(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_amount(value)
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise ValueError(f"not an amount: {value!r}")
+        return number
+    return value
+
+
+def _credit_code_in(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return clean_credit_code(value) if isinstance(value, str) else value
+
+
 TRANSFORMS: Mapping[str, Transform] = {
     transform.name: transform
     for transform in (
@@ -151,6 +187,27 @@ TRANSFORMS: Mapping[str, Transform] = {
             _phone_in,
             _unchanged,
             "in: to E.164 (+8613812345678; China the default region); out: as stored",
+        ),
+        Transform(
+            "date",
+            _date_in,
+            _unchanged,
+            "in: a date from legacy text (2024年3月5日, 2024/3/5, 20240305; a date-time gives its"
+            " date), or a ValueError; out: as stored",
+        ),
+        Transform(
+            "amount",
+            _amount_in,
+            _unchanged,
+            "in: an exact Decimal from legacy text (¥1,234.50, (1,234.00), 1.2万) or a number, or"
+            " a ValueError; out: as stored",
+        ),
+        Transform(
+            "credit_code",
+            _credit_code_in,
+            _unchanged,
+            "in: a unified social credit code, half-width and upper case, its check character"
+            " verified, or a ValueError; out: as stored",
         ),
     )
 }

@@ -5,7 +5,11 @@
   :class:`SourceRow` that says where it came from.
 * Cleansers turn legacy text into clean values before validation (:func:`squeeze`,
   :func:`halfwidth`, :func:`parse_date`, :func:`parse_amount`, :func:`normalise_phone`,
-  :func:`normalise_email`), raising ``ValueError`` with a reason for values they cannot clean.
+  :func:`normalise_email`); a mapping names them as transforms (``date``, ``amount``,
+  ``credit_code``, ``phone``...).
+* :func:`run_migration` loads a source through a mapping file in chunks, merging the rows that
+  are one customer, resumable after a crash, and returns the :class:`MigrationReport` that
+  reconciles every row read.
 """
 
 from crm_core.migrate._cleanse import (
@@ -16,6 +20,8 @@ from crm_core.migrate._cleanse import (
     parse_date,
     squeeze,
 )
+from crm_core.migrate._report import Counts, MigrationReport, ReconciliationError
+from crm_core.migrate._run import MigrationOptions, MigrationProgress, run_migration
 from crm_core.migrate._sources import (
     CsvSource,
     ExcelSource,
@@ -27,8 +33,13 @@ from crm_core.migrate._sources import (
 )
 
 __all__ = [
+    "Counts",
     "CsvSource",
     "ExcelSource",
+    "MigrationOptions",
+    "MigrationProgress",
+    "MigrationReport",
+    "ReconciliationError",
     "Source",
     "SourceRow",
     "SqlSource",
@@ -38,6 +49,7 @@ __all__ = [
     "open_source",
     "parse_amount",
     "parse_date",
+    "run_migration",
     "squeeze",
     "to_text",
 ]

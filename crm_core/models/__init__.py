@@ -46,6 +46,7 @@ from crm_core.models._hub import (
     Xref,
 )
 from crm_core.models._matching import MatchKey, MatchReview
+from crm_core.models._migration import MigrationCheckpoint
 from crm_core.models._org import Role, Team, TeamMember, User, UserRole
 from crm_core.models._sales import (
     Account,
@@ -86,6 +87,7 @@ __all__ = [
     "MatchKey",
     "MatchReview",
     "MergeHistory",
+    "MigrationCheckpoint",
     "Opportunity",
     "OpportunityStageHistory",
     "Order",

@@ -30,8 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from crm_core.dedup._credit_code import ALPHABET as CREDIT_CODE_ALPHABET
-from crm_core.dedup._credit_code import credit_code_check_char, is_valid_credit_code
+from crm_core._credit_code import ALPHABET as CREDIT_CODE_ALPHABET
+from crm_core._credit_code import credit_code_check_char, is_valid_credit_code
 
 SEED: Final[int] = 20261188
 OUTPUT: Final[Path] = Path(__file__).resolve().with_name("sample_crm.json")

@@ -43,7 +43,7 @@ def test_check_a_broken_mapping(tmp_path: Path) -> None:
     ]
     assert result.stderr.splitlines() == [
         f"{broken}, line 8, fields[1].transforms[0]: unknown transform 'phon' (known: strip, "
-        "squash, upper, lower, halfwidth, email, phone)",
+        "squash, upper, lower, halfwidth, email, phone, date, amount, credit_code)",
         f"{broken}, line 9, fields[2].crm: accounts has no field 'nmae' (did you mean 'name'?)",
     ]
     assert "Traceback" not in result.stderr

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from crm_core import records
+from crm_core._credit_code import credit_code_check_char
 from crm_core.db import open_session
-from crm_core.dedup._credit_code import credit_code_check_char
 from crm_core.dedup._merge import (
     MergeConflict,
     MergePlan,

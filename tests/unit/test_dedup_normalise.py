@@ -510,7 +510,7 @@ def test_pinyin(text: str, reading: str) -> None:
     assert pinyin(text) == reading
 
 
-# --- credit codes (crm_core.dedup._credit_code) -----------------------------------------------
+# --- credit codes (crm_core._credit_code) -----------------------------------------------
 
 
 @pytest.mark.parametrize(

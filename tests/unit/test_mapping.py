@@ -159,7 +159,7 @@ def test_transforms_apply_in_order_in_and_in_reverse_order_out(
             7,
             "fields[0].transforms[1]",
             "unknown transform 'phon' (known: strip, squash, upper, lower, halfwidth, email, "
-            "phone)",
+            "phone, date, amount, credit_code)",
         ),
         (
             "colour: red\nfields:\n  - {crm: name, external: FName}\n",
