@@ -51,6 +51,7 @@ def demo() -> None:
         overview = account_overview(session, sample_id("account", "a_huaxin"), activities=5)
     out.print(f"[dim]$ tongbu accounts show {overview.account.id}[/]")
     render(overview)
+    _migration_tour(engine)
     _sync_tour(engine)
     out.print(
         "\nTry it yourself: [bold]tongbu search 恒达[/], [bold]tongbu search 0571[/], "
@@ -58,17 +59,47 @@ def demo() -> None:
     )
 
 
-_BUNDLED_PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
+_ROOT = Path(__file__).resolve().parents[2]
+_BUNDLED_PIPELINES = _ROOT / "pipelines"
+_LEGACY_MAPPING = _ROOT / "mappings" / "legacy" / "accounts_csv.yaml"
 _DEMO_PIPELINES = ("kingdee-materials", "kingdee-customers", "kingdee-orders")
 
 
 def _emulator_file(engine: Engine) -> Path:
-    """Where the demo's emulator keeps its data: beside an SQLite database, else in the
-    temporary folder, named after the database (so a second demo finds the same ERP)."""
+    """Where the demo's emulator keeps its data (so a second demo finds the same ERP)."""
+    return _beside_database(engine, "kingdee.db")
+
+
+def _beside_database(engine: Engine, suffix: str) -> Path:
+    """A file of the demo beside an SQLite database, else in the temporary folder, named
+    after the database: ``tongbu.<suffix>``."""
     database = engine.url.database or "tongbu"
     if engine.url.get_backend_name() == "sqlite" and database != ":memory:":
-        return Path(database).with_suffix(".kingdee.db")
-    return Path(tempfile.gettempdir()) / f"tongbu-demo-{Path(database).name}.kingdee.db"
+        return Path(database).with_suffix(f".{suffix}")
+    return Path(tempfile.gettempdir()) / f"tongbu-demo-{Path(database).name}.{suffix}"
+
+
+def _migration_tour(engine: Engine) -> None:
+    """Migrate the bundled legacy spreadsheet: duplicates merged, bad rows quarantined."""
+    from crm_core.cli._migrate import show_report
+    from crm_core.mapping import load_mapping
+    from crm_core.migrate import ExcelSource, run_migration
+    from crm_core.sample.make_legacy import LEGACY_WORKBOOK
+
+    out.rule("[bold]5. Migration of a legacy spreadsheet (duplicates, bad rows)")
+    out.print(
+        f"[dim]$ tongbu migrate run --source {LEGACY_WORKBOOK.name} "
+        f"--mapping mappings/legacy/{_LEGACY_MAPPING.name}[/]"
+    )
+    with ExcelSource(LEGACY_WORKBOOK) as source:
+        report = run_migration(engine, source, load_mapping(_LEGACY_MAPPING))
+    show_report(report, report.save(_beside_database(engine, "migration.json")))
+    out.print(
+        "Rows of one customer were merged (on a second demo they are found linked: updated, "
+        "nothing created twice); see them with [bold]tongbu merge list[/], the bad rows with "
+        "[bold]tongbu quarantine list[/].",
+        highlight=False,
+    )
 
 
 def _sync_tour(engine: Engine) -> None:
@@ -83,7 +114,7 @@ def _sync_tour(engine: Engine) -> None:
     from crm_core.sync.engine import run_pipeline
     from crm_core.sync.pipeline import PIPELINES_DIR_ENV, load_pipeline
 
-    out.rule("[bold]5. Two-way sync with Kingdee K3 Cloud (the bundled emulator)")
+    out.rule("[bold]6. Two-way sync with Kingdee K3 Cloud (the bundled emulator)")
     data = _emulator_file(engine)
     fresh = not data.exists()
     factory = emulator_types()["kingdee"].load()

@@ -127,9 +127,9 @@ def migrate_run(
                 progress=progress,
             )
         except ReconciliationError as error:
-            _show(error.report, _save(error.report, report))
+            show_report(error.report, _save(error.report, report))
             raise
-    _show(result, _save(result, report))
+    show_report(result, _save(result, report))
 
 
 def _run_id(text: str) -> UUID:
@@ -163,7 +163,8 @@ def _save(result: MigrationReport, path: Path | None) -> tuple[Path, Path]:
     return result.save(path if path is not None else Path(name))
 
 
-def _show(result: MigrationReport, saved: tuple[Path, Path]) -> None:
+def show_report(result: MigrationReport, saved: tuple[Path, Path]) -> None:
+    """Print the reconciliation: counts per source, checksum, top quarantine reasons."""
     data = result.to_json()
     verdict = "[green]reconciled[/]" if data["ok"] else "[bold red]does NOT reconcile[/]"
     what = "dry run of the migration" if result.dry_run else f"migration {result.run_id}"

@@ -243,19 +243,26 @@ def quarantine_replay(
     ] = None,
     pipeline: Annotated[str | None, typer.Option("--pipeline", help="Only this pipeline.")] = None,
 ) -> None:
-    """Apply quarantined records again; those that go through leave quarantine."""
-    from crm_core.sync.review import find_quarantined, replay
+    """Apply quarantined records again; those that go through leave quarantine.
+
+    A migration's rows (pipeline migrate:...) go through the run's mapping file again, as it
+    is now, and are loaded if they pass.
+    """
+    from crm_core.migrate import replay_migration_rows
+    from crm_core.sync.review import MIGRATION_PREFIX, find_quarantined, open_migration_rows, replay
 
     engine = state.engine()
     ids: list[UUID] | None = None
     if entry_ids:
         ids = [find_quarantined(engine, given).id for given in entry_ids]
-    result = replay(engine, ids=ids, pipeline=pipeline)
-    out.print(
-        f"{result.delivered} delivered, {result.still_quarantined} still in quarantine.",
-        highlight=False,
-    )
-    if result.still_quarantined:
+    migrated = replay_migration_rows(engine, open_migration_rows(engine, ids, pipeline))
+    synced = None
+    if pipeline is None or not pipeline.startswith(MIGRATION_PREFIX):
+        synced = replay(engine, ids=ids, pipeline=pipeline)
+    delivered = migrated.delivered + (synced.delivered if synced else 0)
+    still = migrated.still_quarantined + (synced.still_quarantined if synced else 0)
+    out.print(f"{delivered} delivered, {still} still in quarantine.", highlight=False)
+    if still:
         raise typer.Exit(1)
 
 

@@ -20,6 +20,7 @@ from crm_core.migrate._cleanse import (
     parse_date,
     squeeze,
 )
+from crm_core.migrate._replay import ReplayOutcome, replay_migration_rows
 from crm_core.migrate._report import Counts, MigrationReport, ReconciliationError
 from crm_core.migrate._run import MigrationOptions, MigrationProgress, run_migration
 from crm_core.migrate._sources import (
@@ -40,6 +41,7 @@ __all__ = [
     "MigrationProgress",
     "MigrationReport",
     "ReconciliationError",
+    "ReplayOutcome",
     "Source",
     "SourceRow",
     "SqlSource",
@@ -49,6 +51,7 @@ __all__ = [
     "open_source",
     "parse_amount",
     "parse_date",
+    "replay_migration_rows",
     "run_migration",
     "squeeze",
     "to_text",

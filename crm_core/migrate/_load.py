@@ -91,6 +91,8 @@ class ChunkLoader:
     report: MigrationReport
     checksum_fields: tuple[str, ...]
     now: Callable[[], datetime]
+    replacing: UUID | None = None
+    """When replaying one quarantined row: its entry, updated instead of a new one added."""
 
     @property
     def table(self) -> Table:
@@ -126,7 +128,10 @@ class ChunkLoader:
         self._merge_groups(session, chunk, pending, now)
         insert_rows(session, _XREF, chunk.links)
         insert_rows(session, _MERGES, chunk.merges)
-        insert_rows(session, _QUARANTINE, chunk.quarantined)
+        if self.replacing is not None:
+            self._requarantine(session, chunk.quarantined)
+        else:
+            insert_rows(session, _QUARANTINE, chunk.quarantined)
         self._checksum(session, chunk)
 
     # ------------------------------------------------------------------ rows linked already
@@ -451,6 +456,20 @@ class ChunkLoader:
                 "error_kind": kind,
             }
         )
+
+    def _requarantine(self, session: Session, entries: list[dict[str, Any]]) -> None:
+        """A replayed row failed again: its entry takes the new reason, one attempt more."""
+        for entry in entries:
+            session.execute(
+                _QUARANTINE.update()
+                .where(_QUARANTINE.c.id == self.replacing)
+                .values(
+                    reason=entry["reason"],
+                    error_kind=entry["error_kind"],
+                    attempts=_QUARANTINE.c.attempts + 1,
+                    last_attempt_at=self.now(),
+                )
+            )
 
     def _link(self, row: Prepared, record_id: UUID, merged_from: UUID | None) -> dict[str, Any]:
         now = self.now()

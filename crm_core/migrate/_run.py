@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, or_, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
@@ -43,8 +43,16 @@ from crm_core.migrate._plan import DedupPlan
 from crm_core.migrate._prepare import Failure, Prepared, prepare
 from crm_core.migrate._report import Checksum, Counts, MigrationReport, QuarantineReason
 from crm_core.migrate._sources import CsvSource, Source
-from crm_core.models import Entity, MigrationCheckpoint, SyncRun, entity_classes, utcnow
+from crm_core.models import (
+    Entity,
+    MigrationCheckpoint,
+    Quarantine,
+    SyncRun,
+    entity_classes,
+    utcnow,
+)
 from crm_core.sync._links import XrefLookup
+from crm_core.sync.review import MIGRATION_PREFIX
 
 __all__ = ["MigrationOptions", "MigrationProgress", "run_migration"]
 
@@ -182,7 +190,7 @@ def _count_rows(source: Source) -> int | None:
 
 
 def _pipeline(mapping: CompiledMapping) -> str:
-    return f"migrate:{mapping.name}"
+    return f"{MIGRATION_PREFIX}{mapping.name}"
 
 
 # --------------------------------------------------------------------------- the run row
@@ -192,6 +200,7 @@ def _start(
     engine: Engine,
     mapping: CompiledMapping,
     *,
+    source_name: str,
     label: str,
     fingerprint: str,
     options: MigrationOptions,
@@ -201,6 +210,20 @@ def _start(
         run = SyncRun(pipeline=_pipeline(mapping), direction="in")
         session.add(run)
         session.flush()
+        # This run reads the whole source again: the quarantine of its earlier runs is
+        # replaced by what this one finds (rows corrected in the source meanwhile load now).
+        session.execute(
+            update(Quarantine)
+            .where(
+                Quarantine.pipeline == _pipeline(mapping),
+                Quarantine.status == "open",
+                or_(
+                    Quarantine.source == source_name,
+                    Quarantine.source.startswith(f"{source_name}!"),
+                ),
+            )
+            .values(status="superseded", resolved_at=utcnow())
+        )
         checkpoint = MigrationCheckpoint(
             run_id=run.id,
             source=label,
@@ -363,6 +386,7 @@ class _Run:
             checkpoint = _start(
                 self.engine,
                 self.mapping,
+                source_name=self.source.name,
                 label=label,
                 fingerprint=fingerprint,
                 options=self.options,
@@ -443,7 +467,8 @@ class _Run:
     def load(self, loader: ChunkLoader, plan: DedupPlan | None, position: int) -> None:
         """Read the rows, group them by the plan, and write them chunk by chunk."""
         mapping, source = self.mapping, self.source
-        seen: dict[str, int] = {}
+        seen: dict[str, str] = {}
+        """Each key read, and where it was first."""
         open_groups: dict[int, list[Prepared]] = {}
         chunk = _Pending()
         rows = 0
@@ -461,11 +486,13 @@ class _Run:
                 if index < position and end < position:
                     key = mapping.external_key(row.values)
                     if key is not None:
-                        seen.setdefault(key, index)
+                        seen.setdefault(key, row.position)
                     continue  # written before the run was interrupted
                 item = prepare(mapping, lookup, index, row)
-                if isinstance(item, Prepared) and seen.setdefault(item.key, index) != index:
-                    item = _repeated(item, seen[item.key], source)
+                if isinstance(item, Prepared):
+                    first_seen = seen.setdefault(item.key, row.position)
+                    if first_seen != row.position:
+                        item = _repeated(item, first_seen)
                 if isinstance(item, Failure):
                     chunk.failures.append(item)
                     chunk.rows += 1
@@ -531,13 +558,12 @@ def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def _repeated(item: Prepared, earlier: int, source: Source) -> Failure:
+def _repeated(item: Prepared, earlier: str) -> Failure:
     return Failure(
         item.index,
         item.row,
         item.key,
-        f"the key {item.key!r} repeats the one of an earlier row of {source.name} "
-        f"(row {earlier + 1} of the source)",
+        f"the key {item.key!r} was given to an earlier row too ({earlier})",
         "duplicate_key",
     )
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Engine, String, cast, func, select, update
+from sqlalchemy import Engine, String, cast, func, or_, select, update
 
 from crm_core.changes import decode_changed
 from crm_core.db import open_session
@@ -21,6 +21,10 @@ from crm_core.sync import inbound, outbound
 from crm_core.sync._job import Job, model_for
 from crm_core.sync._links import XrefLookup
 from crm_core.sync.pipeline import load_pipeline, open_connector
+
+MIGRATION_PREFIX = "migrate:"
+"""Quarantine entries of migrations have pipelines named ``migrate:<mapping>``."""
+
 
 __all__ = [
     "Preview",
@@ -124,9 +128,14 @@ class ReplayResult:
 def replay(
     engine: Engine, *, ids: Sequence[UUID] | None = None, pipeline: str | None = None
 ) -> ReplayResult:
-    """Apply quarantined records again: inbound ones from their stored payload, outbound ones
-    from the CRM record as it is now. Entries that go through are closed."""
-    query = select(Quarantine).where(Quarantine.status == "open")
+    """Apply quarantined records of sync pipelines again: inbound ones from their stored
+    payload, outbound ones from the CRM record as it is now. Entries that go through are
+    closed. (Migration entries, pipeline ``migrate:...``, are replayed by
+    :func:`crm_core.migrate.replay_migration_rows`.)"""
+    query = select(Quarantine).where(
+        Quarantine.status == "open",
+        or_(Quarantine.pipeline.is_(None), ~Quarantine.pipeline.startswith(MIGRATION_PREFIX)),
+    )
     if ids:
         query = query.where(Quarantine.id.in_(list(ids)))
     if pipeline:
@@ -160,6 +169,21 @@ def replay(
             else:
                 result.delivered += 1
     return result
+
+
+def open_migration_rows(
+    engine: Engine, ids: Sequence[UUID] | None, pipeline: str | None
+) -> list[Quarantine]:
+    """The open quarantine entries of migrations (all, or those of ``ids`` / ``pipeline``)."""
+    query = select(Quarantine).where(
+        Quarantine.status == "open", Quarantine.pipeline.startswith(MIGRATION_PREFIX)
+    )
+    if ids:
+        query = query.where(Quarantine.id.in_(list(ids)))
+    if pipeline:
+        query = query.where(Quarantine.pipeline == pipeline)
+    with open_session(engine) as session:
+        return list(session.execute(query.order_by(Quarantine.created_at)).scalars())
 
 
 def resolve_conflict(engine: Engine, conflict_id: UUID, take: str) -> Conflict:
