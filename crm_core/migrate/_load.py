@@ -29,13 +29,13 @@ from crm_core.migrate._sources import SourceRow
 from crm_core.models import Entity, MergeHistory, Quarantine, Xref, new_id, table_of
 from crm_core.records import update
 from crm_core.sync._canon import canonical
-from crm_core.sync._canon import digest as digest_json
 
 __all__ = ["ChunkLoader", "Group", "digest", "links_of"]
 
 _MERGE_FLAGS = ("merged_into_id", "deleted_at")
 _XREF = table_of(Xref)
 _QUARANTINE = table_of(Quarantine)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MERGES = table_of(MergeHistory)
 
 
@@ -55,8 +55,9 @@ def digest(key: str, values: Sequence[Any]) -> int:
 
 
 def _text(value: Any) -> str:
-    plain = canonical(value)
-    return "\x00" if plain is None else str(plain)
+    if value is None:
+        return "\x00"
+    return value if type(value) is str else str(canonical(value))
 
 
 @dataclass
@@ -93,6 +94,7 @@ class ChunkLoader:
     now: Callable[[], datetime]
     replacing: UUID | None = None
     """When replaying one quarantined row: its entry, updated instead of a new one added."""
+    _now: datetime = field(init=False, repr=False, default=_EPOCH)
 
     @property
     def table(self) -> Table:
@@ -103,7 +105,7 @@ class ChunkLoader:
         """Write ``groups`` and quarantine ``failures`` in the session's transaction, counting
         every row in the report."""
         chunk = _Chunk()
-        now = self.now()
+        now = self._now = self.now()
         for failure in failures:
             self._quarantine(
                 chunk, failure.row, key=failure.key, reason=failure.reason, kind=failure.kind
@@ -472,7 +474,7 @@ class ChunkLoader:
             )
 
     def _link(self, row: Prepared, record_id: UUID, merged_from: UUID | None) -> dict[str, Any]:
-        now = self.now()
+        now = self._now
         return {
             "id": new_id(),
             "system": self.mapping.system,
@@ -509,8 +511,6 @@ class ChunkLoader:
             if item.record_id not in keys:  # pragma: no cover - ids are unique per chunk
                 loaded.add(0)
 
-
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _member(row: Prepared) -> Member:
@@ -567,8 +567,9 @@ def links_of(session: Session, mapping: CompiledMapping, keys: Sequence[str]) ->
 
 
 def digest_values(values: Mapping[str, Any]) -> str:
-    """The digest of a row's mapped values: the same row mapped the same way gives the same."""
-    return digest_json(values)[:32]
+    """The digest of a row's mapped values: the same row mapped the same way gives the same
+    (the mapping always gives its fields in one order; values are text, numbers, dates)."""
+    return hashlib.blake2b(repr(values).encode(), digest_size=16).hexdigest()
 
 
 def _custom_of(session: Session, table: Table, ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:

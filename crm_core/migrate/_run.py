@@ -58,6 +58,7 @@ __all__ = ["MigrationOptions", "MigrationProgress", "run_migration"]
 
 _ATTEMPTS = 3
 _ANALYZE_AFTER = 10_000
+_ANALYZE_FROM = 2_000
 _DEDUP_ENTITY = {"accounts": "account", "contacts": "contact"}
 
 
@@ -358,6 +359,8 @@ class _Run:
     options: MigrationOptions
     report: MigrationReport
     progress: MigrationProgress
+    analyzed_at: int = 0
+    """How many rows were written when the planner's statistics were last refreshed."""
 
     def execute(self, resume: UUID | None, label: str) -> MigrationReport:
         """Plan (or take the saved plan), load, reconcile."""
@@ -532,6 +535,18 @@ class _Run:
                 if attempt == _ATTEMPTS:
                     raise
         self.progress.advance(chunk.rows)
+        self._refresh_statistics()
+
+    def _refresh_statistics(self) -> None:
+        """Refresh PostgreSQL's statistics each time the rows written double: the lookups of
+        each chunk (links, unique values, the read-back) are planned for the tables as they
+        are now, not as they were when empty (a sequential scan per chunk, quadratic)."""
+        total = self.report.total
+        written = total.created + total.merged + total.updated
+        if self.options.dry_run or written < max(2 * self.analyzed_at, _ANALYZE_FROM):
+            return
+        analyze(self.engine, self.mapping.crm_entity, "xref")
+        self.analyzed_at = written
 
 
 @dataclass
