@@ -47,6 +47,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/core_bulk.py
 	$(BIN)/python bench/sync_kingdee.py
+	$(BIN)/python bench/migrate.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info build
