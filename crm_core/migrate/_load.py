@@ -370,7 +370,7 @@ class ChunkLoader:
         for row in rows:
             loser_id = merged[row.index]
             cleared = [name for name in unique if name in row.values]
-            image = {name: row.values[name] for name in cleared}
+            image = {name: self._unique_before(survivor, row, name) for name in cleared}
             flags = {"merged_into_id": None, "deleted_at": None}
             images[table][str(loser_id)] = _json({**image, **flags})
             marks = {**dict.fromkeys(cleared), "merged_into_id": survivor.id, "deleted_at": now}
@@ -418,6 +418,18 @@ class ChunkLoader:
                 },
             }
         )
+
+    @staticmethod
+    def _unique_before(survivor: _Survivor, row: Prepared, name: str) -> Any:
+        """A merged row's own unique value (its credit code), as undoing the merge gives it
+        back: not when the survivor holds the same value itself (two records cannot), only
+        when the survivor took it from this very row (undoing takes it from the survivor)."""
+        value = row.values[name]
+        if value is None or survivor.values.get(name) != value:
+            return value
+        choice = survivor.choices.get(name)
+        taken = choice is not None and choice.changed and choice.source_id == _member(row).id
+        return value if taken else None
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -510,7 +522,6 @@ class ChunkLoader:
         for item in chunk.written:
             if item.record_id not in keys:  # pragma: no cover - ids are unique per chunk
                 loaded.add(0)
-
 
 
 def _member(row: Prepared) -> Member:

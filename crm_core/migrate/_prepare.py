@@ -80,7 +80,8 @@ def source_of(row: SourceRow, name: str) -> str:
     return f"{name}!{sheet}" if bang and "!" not in name else name
 
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_QUOTED = re.compile(r"'[^']*(?:'|\.\.\.)|\"[^\"]*(?:\"|\.\.\.)")
+"""A quoted value, or one cut short with ``...`` (long values are)."""
 _IDS = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b|\d+")
 
 

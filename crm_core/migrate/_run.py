@@ -385,6 +385,8 @@ class _Run:
         elif spec is not None and checkpoint is None:
             plan = self.plan(spec, total)
             total = len(plan.leaders)
+        elif checkpoint is None:
+            total = self.check_source(total)
         if checkpoint is None and not self.options.dry_run:
             checkpoint = _start(
                 self.engine,
@@ -427,6 +429,16 @@ class _Run:
 
     # ------------------------------------------------------------------ phase 1: plan
 
+    def check_source(self, total: int | None) -> int:
+        """Read the source once without mapping it (when there is no dedup plan to make), so
+        that a broken file fails before anything is written; return its rows."""
+        self.progress.phase("checking the source", total)
+        rows = 0
+        for batch in _batches(self.source, self.options.chunk_size):
+            rows += len(batch)
+            self.progress.advance(len(batch))
+        return rows
+
     def plan(self, spec: EntitySpec, total: int | None) -> DedupPlan:
         """Read and map every row, and find which are one customer (see the module's doc)."""
         self.progress.phase("reading for dedup", total)
@@ -442,10 +454,11 @@ class _Run:
                 keys = [item.key for item in prepared if isinstance(item, Prepared)]
                 linked = links_of(session, self.mapping, keys)
                 for item in prepared:
-                    if not isinstance(item, Prepared) or item.key in seen:
+                    # Every row with a key claims it, a failing one too (as in load()).
+                    if item.key is None or item.key in seen:
                         continue
                     seen.add(item.key)
-                    if item.key not in linked:
+                    if isinstance(item, Prepared) and item.key not in linked:
                         ids.append(str(item.index))
                         values.append(_dedup_cells(spec, item))
                 self.progress.advance(len(batch))
@@ -486,16 +499,13 @@ class _Run:
                 first = int(plan.leaders[index]) if plan is not None else index
                 end = plan.group_end(first) if plan is not None else index
                 core = plan.core.get(first) if plan is not None else None
+                key = mapping.external_key(row.values)
+                first_seen = seen.setdefault(key, row.position) if key is not None else None
                 if index < position and end < position:
-                    key = mapping.external_key(row.values)
-                    if key is not None:
-                        seen.setdefault(key, row.position)
                     continue  # written before the run was interrupted
                 item = prepare(mapping, lookup, index, row)
-                if isinstance(item, Prepared):
-                    first_seen = seen.setdefault(item.key, row.position)
-                    if first_seen != row.position:
-                        item = _repeated(item, first_seen)
+                if isinstance(item, Prepared) and first_seen != row.position:
+                    item = _repeated(item, str(first_seen))
                 if isinstance(item, Failure):
                     chunk.failures.append(item)
                     chunk.rows += 1
