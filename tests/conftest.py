@@ -21,6 +21,11 @@ from crm_core import schema
 from crm_core.db import create_engine
 from crm_core.models import Base
 
+# The command's tables are as wide as the terminal says (COLUMNS), 200 characters when piped:
+# the tests read the piped form, whatever terminal (or pytest-xdist worker) started them.
+for _variable in ("COLUMNS", "LINES"):
+    os.environ.pop(_variable, None)
+
 PG_ADMIN_URL = os.environ.get(
     "TONGBU_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
