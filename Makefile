@@ -21,7 +21,7 @@ $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tongbu needs Python 3.11 or newer; run: make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+$(STAMP): requirements.txt requirements-airflow.txt requirements-dev.txt pyproject.toml | $(BIN)/python
 	$(PIP) install -r requirements-dev.txt
 	$(PIP) install --no-deps -e .
 	@touch $@

@@ -2,6 +2,7 @@
 
 from crm_core.cli import _demo, _search
 from crm_core.cli._accounts import accounts_app
+from crm_core.cli._airflow import airflow_app
 from crm_core.cli._app import app, main
 from crm_core.cli._db import db_app
 from crm_core.cli._dedup import dedup_app
@@ -22,5 +23,6 @@ app.add_typer(dedup_app, name="dedup")
 app.add_typer(merge_app, name="merge")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(emulator_app, name="emulator")
+app.add_typer(airflow_app, name="airflow")
 
 __all__ = ["_demo", "_search", "app", "main"]

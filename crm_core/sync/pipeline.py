@@ -89,6 +89,17 @@ class Pipeline(BaseModel):
     for review (``match_review``) in the grey zone."""
     match_threshold: float = Field(default=0.9, gt=0, lt=1)
     """The match probability from which an arriving record is linked to an existing one."""
+    retries: int = Field(default=3, ge=0, le=20)
+    """Airflow: how often a failed task is tried again, waiting ``retry_delay`` seconds, then
+    twice as long each time (at most an hour)."""
+    retry_delay: int = Field(default=60, ge=1, le=3600)
+    pool_slots: int = Field(default=2, ge=1, le=128)
+    """Airflow: how many tasks may talk to the system at once (the pool ``tongbu_<type>``);
+    each stays under the connector's own ``requests_per_second``, so the system sees at most
+    this many times that."""
+    airflow_connection: str | None = None
+    """Airflow: the connection holding the system's address and credentials (default
+    ``tongbu_<type>``); outside Airflow they come from the environment variables."""
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("mapping")
