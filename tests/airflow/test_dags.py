@@ -90,6 +90,7 @@ def folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path
         (dags / name).write_text(text, encoding="utf-8")
     shutil.copy(ROOT / "dags" / "tongbu_maintenance.py", dags)
     monkeypatch.setenv("TONGBU_PIPELINES_DIR", str(pipelines))
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))  # the bundle dag.test() syncs
     return pipelines, dags
 
 
