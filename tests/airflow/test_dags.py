@@ -269,3 +269,31 @@ def test_the_provider_shows_the_connection_types() -> None:
     assert types["tongbu_kingdee"]["hook-class-name"] == "tongbu_airflow.hooks.KingdeeHook"
     assert "acct_id" in types["tongbu_kingdee"]["conn-fields"]
     assert "tongbu_alerts" in types
+
+
+def test_the_maintenance_dags_migrate_dedup_and_keep_house(
+    airflow_db: Path, folders: tuple[Path, Path], core: str
+) -> None:
+    _pipelines, dags = folders
+    bag = dag_bag(dags)
+    workbook = ROOT / "crm_core" / "sample" / "legacy_customers.xlsx"
+    mapping = ROOT / "mappings" / "legacy" / "accounts_csv.yaml"
+
+    migrated = bag.get_dag("migrate").test(
+        run_conf={"source": str(workbook), "mapping": str(mapping)}
+    )
+    deduped = bag.get_dag("dedup-accounts").test()
+    kept = bag.get_dag("housekeeping").test()
+
+    assert str(migrated.state) == "success"
+    counts = results(migrated)["migrate"][1]
+    assert counts["read"] == 18
+    assert counts["read"] == (
+        counts["created"] + counts["updated"] + counts["merged"] + counts["quarantined"]
+    )
+    assert str(deduped.state) == "success"
+    assert results(deduped)["dedup"][1]["records"] == counts["created"]
+    assert str(kept.state) == "success"
+    housekeeping = results(kept)["housekeeping"][1]
+    assert housekeeping["still_quarantined"] == counts["quarantined"]
+    assert housekeeping["runs_deleted"] == 0
