@@ -22,7 +22,7 @@ import copy
 import hashlib
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,7 +42,7 @@ from crm_core.migrate._load import ChunkLoader, Group, links_of
 from crm_core.migrate._plan import DedupPlan
 from crm_core.migrate._prepare import Failure, Prepared, prepare
 from crm_core.migrate._report import Checksum, Counts, MigrationReport, QuarantineReason
-from crm_core.migrate._sources import CsvSource, Source
+from crm_core.migrate._sources import CsvSource, Source, SourceRow
 from crm_core.models import (
     Entity,
     MigrationCheckpoint,
@@ -446,22 +446,22 @@ class _Run:
         values: list[tuple[str | None, ...]] = []
         seen: set[str] = set()
         rows = 0
-        with open_session(self.engine) as session:
-            lookup = XrefLookup(session)
-            for batch in _batches(enumerate(self.source), self.options.chunk_size):
-                prepared = [prepare(self.mapping, lookup, index, row) for index, row in batch]
-                rows += len(batch)
-                keys = [item.key for item in prepared if isinstance(item, Prepared)]
+        for batch in _batches(enumerate(self.source), self.options.chunk_size):
+            prepared = list(self.prepare_batch(batch).values())
+            rows += len(batch)
+            keys = [item.key for item in prepared if isinstance(item, Prepared)]
+            with open_session(self.engine) as session:
                 linked = links_of(session, self.mapping, keys)
-                for item in prepared:
-                    # Every row with a key claims it, a failing one too (as in load()).
-                    if item.key is None or item.key in seen:
-                        continue
-                    seen.add(item.key)
-                    if isinstance(item, Prepared) and item.key not in linked:
-                        ids.append(str(item.index))
-                        values.append(_dedup_cells(spec, item))
-                self.progress.advance(len(batch))
+            for item in prepared:
+                # Every row with a key claims it, a failing one too (as in load()).
+                if item.key is None or item.key in seen:
+                    continue
+                seen.add(item.key)
+                if isinstance(item, Prepared) and item.key not in linked:
+                    ids.append(str(item.index))
+                    values.append(_dedup_cells(spec, item))
+            self.progress.advance(len(batch))
+        with open_session(self.engine) as session:
             core_ids, core_values = live_records(session, spec)
         del seen
         ids.extend(f"core:{record_id}" for record_id in core_ids)
@@ -488,22 +488,27 @@ class _Run:
         open_groups: dict[int, list[Prepared]] = {}
         chunk = _Pending()
         rows = 0
-        with open_session(self.engine) as reading:
-            lookup = XrefLookup(reading)
-            for index, row in enumerate(source):
+        for batch in _batches(enumerate(source), self.options.chunk_size):
+            wanted = [
+                (index, row)
+                for index, row in batch
+                if not (index < position and self._group_end(plan, index) < position)
+            ]
+            prepared = self.prepare_batch(wanted) if wanted else {}
+            for index, row in batch:
                 rows = index + 1
                 if plan is not None and index >= len(plan.leaders):
                     raise InvalidInput(
                         f"{source.name} has more rows than when the run was planned: it changed"
                     )
                 first = int(plan.leaders[index]) if plan is not None else index
-                end = plan.group_end(first) if plan is not None else index
+                end = self._group_end(plan, index)
                 core = plan.core.get(first) if plan is not None else None
                 key = mapping.external_key(row.values)
                 first_seen = seen.setdefault(key, row.position) if key is not None else None
-                if index < position and end < position:
+                if index not in prepared:
                     continue  # written before the run was interrupted
-                item = prepare(mapping, lookup, index, row)
+                item = prepared[index]
                 if isinstance(item, Prepared) and first_seen != row.position:
                     item = _repeated(item, str(first_seen))
                 if isinstance(item, Failure):
@@ -524,6 +529,25 @@ class _Run:
         if open_groups:
             raise InvalidInput(f"{source.name} has fewer rows than when the run was planned")
         self.write(loader, chunk, rows)
+
+    @staticmethod
+    def _group_end(plan: DedupPlan | None, index: int) -> int:
+        """The last row of the group of row ``index`` (itself without a plan)."""
+        if plan is None or index >= len(plan.leaders):
+            return index
+        return plan.group_end(int(plan.leaders[index]))
+
+    def prepare_batch(
+        self, batch: Sequence[tuple[int, SourceRow]]
+    ) -> dict[int, Prepared | Failure]:
+        """Map a batch of rows, the related records they name looked up in ``xref`` at once,
+        in a short transaction of its own."""
+        with open_session(self.engine) as session:
+            lookup = XrefLookup(session)
+            lookup.prefetch_external(
+                self.mapping.inbound_references(row.values for _, row in batch)
+            )
+            return {index: prepare(self.mapping, lookup, index, row) for index, row in batch}
 
     def write(self, loader: ChunkLoader, chunk: _Pending, position: int) -> None:
         """One chunk in one transaction with its checkpoint; retried when a concurrent writer
