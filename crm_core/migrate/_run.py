@@ -34,8 +34,10 @@ from sqlalchemy.orm import Session
 
 from crm_core.bulk import ConcurrentWriteError
 from crm_core.db import analyze, open_session
-from crm_core.dedup import DEFAULT_THRESHOLD, ENTITIES, EntitySpec, dedup_records
+from crm_core.dedup import DEFAULT_THRESHOLD, ENTITIES, EntitySpec
 from crm_core.dedup._core import live_records
+from crm_core.dedup._run import dedup_table, featurise
+from crm_core.dedup._table import FeatureTable
 from crm_core.errors import InvalidInput, NotFound
 from crm_core.mapping import CompiledMapping
 from crm_core.migrate._load import ChunkLoader, Group, links_of
@@ -59,6 +61,8 @@ __all__ = ["MigrationOptions", "MigrationProgress", "run_migration"]
 _ATTEMPTS = 3
 _ANALYZE_AFTER = 10_000
 _ANALYZE_FROM = 2_000
+_STREAM_FROM = 20_000
+"""From this many rows, dedup normalises in worker processes while the rows are read."""
 _DEDUP_ENTITY = {"accounts": "account", "contacts": "contact"}
 
 
@@ -361,6 +365,7 @@ class _Run:
     progress: MigrationProgress
     analyzed_at: int = 0
     """How many rows were written when the planner's statistics were last refreshed."""
+    _rows_read: int = 0
 
     def execute(self, resume: UUID | None, label: str) -> MigrationReport:
         """Plan (or take the saved plan), load, reconcile."""
@@ -440,18 +445,53 @@ class _Run:
         return rows
 
     def plan(self, spec: EntitySpec, total: int | None) -> DedupPlan:
-        """Read and map every row, and find which are one customer (see the module's doc)."""
+        """Read and map every row, and find which are one customer (see the module's doc).
+
+        The rows' dedup cells go to the normalising worker processes chunk by chunk while the
+        next rows are read and mapped: the cells of a million rows are never all in memory."""
+        started = time.perf_counter()
         self.progress.phase("reading for dedup", total)
         ids: list[str] = []
-        values: list[tuple[str | None, ...]] = []
+        chunks = self._dedup_chunks(spec, ids)
+        head: list[list[tuple[str | None, ...]]] = []
+        buffered = 0
+        for chunk in chunks:  # a small source is normalised here, without worker processes
+            head.append(chunk)
+            buffered += len(chunk)
+            if buffered >= _STREAM_FROM:
+                break
+        streamed = itertools.chain(head, chunks)
+        if buffered >= _STREAM_FROM:
+            features = featurise(spec, spec.columns, streamed, self.progress, chunked=True)
+        else:
+            cells = [cell for chunk in streamed for cell in chunk]
+            features = featurise(spec, spec.columns, cells, self.progress)
+        rows = self._rows_read
+        if len(ids) < 2:
+            return DedupPlan.alone(rows)
+        result = dedup_table(
+            spec,
+            FeatureTable(ids, features),
+            threshold=self.options.threshold,
+            progress=self.progress,
+            normalised_in=time.perf_counter() - started,
+        )
+        return DedupPlan.from_result(rows, ids, result)
+
+    def _dedup_chunks(
+        self, spec: EntitySpec, ids: list[str]
+    ) -> Iterator[list[tuple[str | None, ...]]]:
+        """The dedup cells of the new rows, a chunk at a time, then those of the core's live
+        records; their ids are appended to ``ids`` as they go."""
         seen: set[str] = set()
-        rows = 0
+        self._rows_read = 0
         for batch in _batches(enumerate(self.source), self.options.chunk_size):
             prepared = list(self.prepare_batch(batch).values())
-            rows += len(batch)
+            self._rows_read += len(batch)
             keys = [item.key for item in prepared if isinstance(item, Prepared)]
             with open_session(self.engine) as session:
                 linked = links_of(session, self.mapping, keys)
+            cells = []
             for item in prepared:
                 # Every row with a key claims it, a failing one too (as in load()).
                 if item.key is None or item.key in seen:
@@ -459,24 +499,15 @@ class _Run:
                 seen.add(item.key)
                 if isinstance(item, Prepared) and item.key not in linked:
                     ids.append(str(item.index))
-                    values.append(_dedup_cells(spec, item))
+                    cells.append(_dedup_cells(spec, item))
             self.progress.advance(len(batch))
+            if cells:
+                yield cells
         with open_session(self.engine) as session:
             core_ids, core_values = live_records(session, spec)
-        del seen
         ids.extend(f"core:{record_id}" for record_id in core_ids)
-        values.extend(core_values)
-        if len(ids) < 2:
-            return DedupPlan.alone(rows)
-        result = dedup_records(
-            spec,
-            ids,
-            spec.columns,
-            values,
-            threshold=self.options.threshold,
-            progress=self.progress,
-        )
-        return DedupPlan.from_result(rows, ids, result)
+        for start in range(0, len(core_values), self.options.chunk_size):
+            yield core_values[start : start + self.options.chunk_size]
 
     # ------------------------------------------------------------------ phase 2: load
 
