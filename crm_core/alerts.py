@@ -11,16 +11,15 @@ never fails the job that sends it.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import os
 import time
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from tenacity import retry, stop_after_attempt, wait_exponential
+
+from crm_core.messaging import dingtalk_signature
 
 __all__ = ["dingtalk_signature", "post_alert"]
 
@@ -31,15 +30,6 @@ SECRET_ENV = "TONGBU_ALERT_SECRET"  # noqa: S105 - the name of a variable, not a
 KIND_ENV = "TONGBU_ALERT_KIND"
 _WECOM_LIMIT = 2048
 """A WeCom text message holds at most 2,048 bytes of UTF-8."""
-
-
-def dingtalk_signature(secret: str, timestamp_ms: int) -> str:
-    """DingTalk's robot signature: base64 of HMAC-SHA256 over ``"<timestamp>\\n<secret>"``
-    keyed with the secret, URL-encoded."""
-    digest = hmac.new(
-        secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256
-    ).digest()
-    return quote_plus(base64.b64encode(digest))
 
 
 def _kind(webhook: str) -> str:

@@ -18,9 +18,9 @@ import yaml
 from sqlalchemy import func, select
 
 from crm_core import schema
-from crm_core.alerts import dingtalk_signature
 from crm_core.cli._airflow import stub_name, wanted_stubs
 from crm_core.db import create_engine, open_session
+from crm_core.messaging import dingtalk_signature
 from crm_core.models import Account, SyncRun
 
 ROOT = Path(__file__).resolve().parents[2]
