@@ -3,7 +3,9 @@ Airflow is first imported (Airflow reads its configuration once, at import)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 _HOME = Path(tempfile.mkdtemp(prefix="tongbu-airflow-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ.update(
     AIRFLOW_HOME=str(_HOME),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
