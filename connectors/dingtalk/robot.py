@@ -17,17 +17,9 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from crm_core.messaging import (
-    Message,
-    MessageRejected,
-    MessagingError,
-    MessagingThrottled,
-    dingtalk_signature,
-    hide_secrets_in_http_log,
-    redact,
-)
+from connectors._robot import WebhookRobot
+from crm_core.messaging import Message, dingtalk_signature, redact
 
 __all__ = ["SECURITY_FAILED", "THROTTLED", "TOKEN_NOT_EXIST", "DingTalkRobot"]
 
@@ -40,14 +32,11 @@ SECURITY_FAILED = 310000
 ``keywords not in content``, an IP not allowed."""
 
 
-class _Unavailable(Exception):
-    """A 5xx answer: worth another try."""
-
-
-class DingTalkRobot:
+class DingTalkRobot(WebhookRobot):
     """Posts text messages to a DingTalk group through its custom robot's webhook URL."""
 
     system: ClassVar[str] = "dingtalk"
+    throttled: ClassVar[int] = THROTTLED
 
     def __init__(
         self,
@@ -59,12 +48,9 @@ class DingTalkRobot:
         retry_wait: float = 0.5,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._url = webhook_url
+        super().__init__(webhook_url, client=client, timeout=timeout, retry_wait=retry_wait)
         self._secret = secret
-        self._client = client or httpx.Client(timeout=timeout)
-        self._retry_wait = retry_wait
         self._clock = clock
-        hide_secrets_in_http_log()
 
     def __repr__(self) -> str:
         signed = "signed" if self._secret else "unsigned"
@@ -87,48 +73,3 @@ class DingTalkRobot:
         return (
             f"{self._url}{joiner}timestamp={stamp}&sign={dingtalk_signature(self._secret, stamp)}"
         )
-
-    def send(self, message: Message) -> None:
-        answer = self._post(self.payload(message))
-        errcode = int(answer.get("errcode", -1))
-        errmsg = redact(str(answer.get("errmsg", "")))
-        if errcode == 0:
-            return
-        if errcode == THROTTLED:
-            raise MessagingThrottled(self.system, errcode, errmsg)
-        raise MessageRejected(self.system, errcode, errmsg)
-
-    def close(self) -> None:
-        """Close the HTTP client (also one that was passed in)."""
-        self._client.close()
-
-    def __enter__(self) -> DingTalkRobot:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        retrying = Retrying(
-            stop=stop_after_attempt(3),
-            wait=wait_exponential(multiplier=self._retry_wait, max=8),
-            retry=retry_if_exception_type((httpx.TransportError, _Unavailable)),
-            reraise=True,
-        )
-        try:
-            response = retrying(self._post_once, payload)
-            answer = response.json()
-        except (httpx.HTTPError, _Unavailable, ValueError) as error:
-            reason = redact(f"{type(error).__name__}: {error}")
-            raise MessagingError(f"{self.system}: not delivered: {reason}") from None
-        if not isinstance(answer, dict):
-            raise MessagingError(f"{self.system}: not delivered: an answer without errcode")
-        return answer
-
-    def _post_once(self, payload: dict[str, Any]) -> httpx.Response:
-        # Signed again on every try: the timestamp must be fresh.
-        response = self._client.post(self.url(), json=payload)
-        if response.status_code >= 500:
-            raise _Unavailable(f"HTTP {response.status_code}")
-        response.raise_for_status()
-        return response
