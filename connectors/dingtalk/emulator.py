@@ -15,22 +15,16 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from crm_core.messaging import redact
+from connectors._robot_emulator import RobotEmulator
 
 __all__ = ["DingTalkRobotEmulator", "ReceivedMessage"]
 
-log = logging.getLogger("tongbu.emulator.dingtalk")
 
 PATH = "/robot/send"
 MSGTYPES = frozenset({"text", "link", "markdown", "actionCard", "feedCard"})
@@ -83,10 +77,13 @@ def _searchable_text(payload: dict[str, Any]) -> str:
     return "\n".join(found)
 
 
-class DingTalkRobotEmulator:
+class DingTalkRobotEmulator(RobotEmulator):
     """DingTalk custom robots on ``host``:``port`` (0 = any free port). ``tokens`` maps each
     robot's access token to its signing secret (``SEC...``), or None for a robot that does not
     sign; ``keywords`` (when given) must appear in every message."""
+
+    name = "dingtalk-robot"
+    system_error = "系统繁忙"
 
     def __init__(
         self,
@@ -97,60 +94,18 @@ class DingTalkRobotEmulator:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.host = host
+        super().__init__(host, port, clock)
         self._tokens = dict(tokens if tokens is not None else {"dingtalk-emulator-token": None})
         self._keywords = tuple(keywords)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._sent: dict[str, deque[float]] = {}
         self.messages: list[ReceivedMessage] = []
         """Accepted messages, oldest first."""
-        self._server = _Server((host, port), self)
-        self.port = int(self._server.server_address[1])
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"DingTalkRobotEmulator(url={self.url!r}, robots={len(self._tokens)})"
 
-    @property
-    def url(self) -> str:
-        """The base URL, ending in ``/``."""
-        return f"http://{self.host}:{self.port}/"
-
     def webhook_url(self, token: str) -> str:
         """The webhook URL of the robot with ``token`` (unsigned: a client signs it)."""
         return f"http://{self.host}:{self.port}{PATH}?access_token={token}"
-
-    def start(self) -> DingTalkRobotEmulator:
-        """Serve in a daemon thread; return self."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"dingtalk-robot-emulator-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> DingTalkRobotEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def handle(self, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
         """Answer one request: (HTTP status, JSON answer)."""
@@ -173,13 +128,8 @@ class DingTalkRobotEmulator:
             self._check_signature(secret, query.get("timestamp"), query.get("sign"))
         payload = self._checked(body)
         with self._lock:
-            now = self._clock()
-            sent = self._sent.setdefault(token, deque())
-            while sent and now - sent[0] >= 60:
-                sent.popleft()
-            if len(sent) >= PER_MINUTE:
+            if not self.admit(token, PER_MINUTE):
                 raise _Refused(130101, "send too fast, exceed 20 times per minute")
-            sent.append(now)
             self.messages.append(ReceivedMessage(token, str(payload["msgtype"]), payload))
 
     def _check_signature(self, secret: str, timestamp: str | None, sign: str | None) -> None:
@@ -212,35 +162,3 @@ class _Refused(Exception):
     def __init__(self, errcode: int, errmsg: str, *, more: bool = True) -> None:
         super().__init__(errmsg)
         self.answer = _error(errcode, errmsg) if more else {"errcode": errcode, "errmsg": errmsg}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        try:
-            status, answer = self.server.emulator.handle(self.path, body)
-        except Exception:  # a bug of the emulator answers 500
-            log.exception("the emulator failed on POST")
-            status, answer = 500, {"errcode": -1, "errmsg": "系统繁忙"}
-        data = json.dumps(answer, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), redact(format % args))
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], emulator: DingTalkRobotEmulator) -> None:
-        super().__init__(address, _Handler)
-        self.emulator = emulator

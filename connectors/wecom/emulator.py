@@ -10,22 +10,16 @@ in :attr:`WeComRobotEmulator.messages`.
 from __future__ import annotations
 
 import json
-import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from crm_core.messaging import redact
+from connectors._robot_emulator import RobotEmulator
 
 __all__ = ["ReceivedMessage", "WeComRobotEmulator"]
 
-log = logging.getLogger("tongbu.emulator.wecom")
 
 PATH = "/cgi-bin/webhook/send"
 MSGTYPES = frozenset(
@@ -58,8 +52,10 @@ def _error(errcode: int, errmsg: str) -> dict[str, Any]:
     return {"errcode": errcode, "errmsg": errmsg + hint + more}
 
 
-class WeComRobotEmulator:
+class WeComRobotEmulator(RobotEmulator):
     """WeCom group robots with the given ``keys`` on ``host``:``port`` (0 = any free port)."""
+
+    name = "wecom-robot"
 
     def __init__(
         self,
@@ -69,59 +65,17 @@ class WeComRobotEmulator:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.host = host
+        super().__init__(host, port, clock)
         self._keys = frozenset(keys)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._sent: dict[str, deque[float]] = {}
         self.messages: list[ReceivedMessage] = []
         """Accepted messages, oldest first."""
-        self._server = _Server((host, port), self)
-        self.port = int(self._server.server_address[1])
-        self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"WeComRobotEmulator(url={self.url!r}, keys={len(self._keys)})"
 
-    @property
-    def url(self) -> str:
-        """The base URL, ending in ``/``."""
-        return f"http://{self.host}:{self.port}/"
-
     def webhook_url(self, key: str) -> str:
         """The webhook URL of the robot with ``key``."""
         return f"http://{self.host}:{self.port}{PATH}?key={key}"
-
-    def start(self) -> WeComRobotEmulator:
-        """Serve in a daemon thread; return self."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"wecom-robot-emulator-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> WeComRobotEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def handle(self, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
         """Answer one request: (HTTP status, JSON answer)."""
@@ -140,13 +94,8 @@ class WeComRobotEmulator:
             raise _Refused(93000, "invalid webhook url")
         payload = _checked(body)
         with self._lock:
-            now = self._clock()
-            sent = self._sent.setdefault(key, deque())
-            while sent and now - sent[0] >= 60:
-                sent.popleft()
-            if len(sent) >= PER_MINUTE:
+            if not self.admit(key, PER_MINUTE):
                 raise _Refused(45009, "api freq out of limit")
-            sent.append(now)
             self.messages.append(ReceivedMessage(key, str(payload["msgtype"]), payload))
 
 
@@ -179,35 +128,3 @@ def _checked(body: bytes) -> dict[str, Any]:
                 40058, f"text.content exceed max length {CONTENT_LIMIT}. invalid Request Parameter"
             )
     return payload
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        try:
-            status, answer = self.server.emulator.handle(self.path, body)
-        except Exception:  # a bug of the emulator answers 500
-            log.exception("the emulator failed on POST")
-            status, answer = 500, {"errcode": -1, "errmsg": "system error"}
-        data = json.dumps(answer, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), redact(format % args))
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], emulator: WeComRobotEmulator) -> None:
-        super().__init__(address, _Handler)
-        self.emulator = emulator
