@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/core_bulk.py
 	$(BIN)/python bench/sync_kingdee.py
 	$(BIN)/python bench/migrate.py
+	$(BIN)/python bench/airflow_dags.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info build

@@ -10,9 +10,9 @@
    connection. The wall times and their ratio show Airflow's overhead (the DAG run also
    reconciles: its tasks' own durations are printed, and the pull task's against the job).
 
-Figures go to the terminal and to ``bench/out/airflow.json``. Run it::
+Figures go to the terminal and to ``bench/out/airflow_dags.json``. Run it::
 
-    python bench/airflow.py [--pipelines N] [--customers N]
+    python bench/airflow_dags.py [--pipelines N] [--customers N]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import yaml
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-OUT_FILE = BENCH / "out" / "airflow.json"
+OUT_FILE = BENCH / "out" / "airflow_dags.json"
 PARSE_TARGET_S = 2.0
 
 _PARSE = """
