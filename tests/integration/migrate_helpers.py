@@ -23,7 +23,7 @@ from crm_core.db import create_engine, open_session
 from crm_core.models import Account, MergeHistory, Quarantine, Xref
 from tests.conftest import PG_ADMIN_URL
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))  # after the installed packages
 
 from data.companies import generate
 

@@ -8,7 +8,7 @@ from collections import Counter
 from itertools import combinations
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))  # after the installed packages
 
 from data.companies import generate
 

@@ -11,7 +11,7 @@ import pytest
 
 # bench/ is a folder of scripts, not a package: its modules import each other by their own names,
 # the way the benchmark scripts run.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))  # after the installed packages
 
 from _dedup_quality import Quality, pairwise_quality, quality_from_files
 
