@@ -7,6 +7,7 @@ from crm_core.cli._app import app, main
 from crm_core.cli._db import db_app
 from crm_core.cli._dedup import dedup_app
 from crm_core.cli._emulator import emulator_app
+from crm_core.cli._leads import leads_app
 from crm_core.cli._mapping import mapping_app
 from crm_core.cli._merge import merge_app
 from crm_core.cli._migrate import migrate_app
@@ -24,5 +25,6 @@ app.add_typer(merge_app, name="merge")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(emulator_app, name="emulator")
 app.add_typer(airflow_app, name="airflow")
+app.add_typer(leads_app, name="leads")
 
 __all__ = ["_demo", "_search", "app", "main"]
