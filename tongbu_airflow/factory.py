@@ -175,6 +175,34 @@ def _load(name: str, folder: Path | None) -> tuple[Any, str]:
     return pipeline, entity
 
 
+_SYNC_STEPS: tuple[tuple[str, str, Callable[[str], list[Asset]], str], ...] = (
+    (
+        "in",
+        "pull",
+        lambda entity: [entity_asset(entity)],
+        "System -> CRM: what changed since the last pull.",
+    ),
+    ("out", "push", lambda entity: [], "CRM -> system: the change log since the last push."),
+)
+"""The sync tasks: direction, task id, the assets it publishes, what it does."""
+
+
+def _job_task(
+    task_id: str,
+    doc: str,
+    job: str,
+    arguments: Mapping[str, Any],
+    outlets: list[Asset] | None = None,
+) -> Any:
+    """A task whose body is one job of :mod:`crm_core.jobs` (in the current DAG)."""
+
+    def body() -> dict[str, Any]:
+        return run_job(job, **arguments)
+
+    body.__doc__ = doc
+    return task(task_id=task_id, outlets=outlets or [])(body)()
+
+
 def pipeline_dag(name: str, folder: Path | None = None) -> DAG:
     """The DAG of ``pipelines/<name>.yaml`` (see the module's doc)."""
     pipeline, entity = _load(name, folder)
@@ -197,43 +225,15 @@ def pipeline_dag(name: str, folder: Path | None = None) -> DAG:
         )
     except Exception as error:  # noqa: BLE001 - Airflow's own errors (a bad schedule...)
         raise PipelineDagError(f"{pipeline.path}: {type(error).__name__}: {error}") from None
+    credentials = {"system": system, "connection": connection, "pipeline": path}
     with dag:
         steps = []
-        if direction in {"in", "both"}:
-
-            @task(task_id="pull", outlets=[entity_asset(entity)])
-            def pull() -> dict[str, Any]:
-                """System -> CRM: the records changed since the last pull."""
-                return run_job(
-                    "sync_job",
-                    system=system,
-                    connection=connection,
-                    pipeline=path,
-                    direction="in",
-                )
-
-            steps.append(pull())
-        if direction in {"out", "both"}:
-
-            @task(task_id="push")
-            def push() -> dict[str, Any]:
-                """CRM -> system: the changes of the change log since the last push."""
-                return run_job(
-                    "sync_job",
-                    system=system,
-                    connection=connection,
-                    pipeline=path,
-                    direction="out",
-                )
-
-            steps.append(push())
-
-        @task(task_id="reconcile")
-        def reconcile() -> dict[str, Any]:
-            """Count the records on both sides and report the drift."""
-            return run_job("reconcile_job", system=system, connection=connection, pipeline=path)
-
-        steps.append(reconcile())
+        for wanted, task_id, outlets, doc in _SYNC_STEPS:
+            if direction in {wanted, "both"}:
+                arguments = {**credentials, "direction": wanted}
+                steps.append(_job_task(task_id, doc, "sync_job", arguments, outlets(entity)))
+        doc = "Count the records on both sides and report the drift."
+        steps.append(_job_task("reconcile", doc, "reconcile_job", credentials))
         for before, after in itertools.pairwise(steps):
             before >> after
     return dag
