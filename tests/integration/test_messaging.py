@@ -137,10 +137,24 @@ def test_the_wecom_rate_limit_is_per_minute(stack: ExitStack) -> None:
     assert len(emulator.messages) == 21
 
 
-def test_wecom_key_never_in_repr_errors_or_logs(
-    wecom: WeComRobotEmulator, caplog: pytest.LogCaptureFixture, stack: ExitStack
-) -> None:
+def http_log_shown(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Capture httpx's request log at DEBUG, whatever logging set-up an earlier test left (a
+    dictConfig, as Airflow's, disables the loggers that existed before it)."""
     caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "propagate", True)
+        caplog.set_level(logging.DEBUG, logger=name)
+
+
+def test_wecom_key_never_in_repr_errors_or_logs(
+    wecom: WeComRobotEmulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    stack: ExitStack,
+) -> None:
+    http_log_shown(caplog, monkeypatch)
     robot = wecom_robot(stack, wecom.webhook_url(KEY))
     robot.send(Message("hello"))
     assert KEY not in repr(robot)
@@ -257,9 +271,12 @@ def test_dingtalk_throttles_the_21st_message_in_a_minute(
 
 
 def test_dingtalk_token_and_secret_never_in_repr_errors_or_logs(
-    dingtalk: DingTalkRobotEmulator, caplog: pytest.LogCaptureFixture, stack: ExitStack
+    dingtalk: DingTalkRobotEmulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    stack: ExitStack,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
+    http_log_shown(caplog, monkeypatch)
     robot = dingtalk_robot(stack, dingtalk.webhook_url(TOKEN), SECRET)
     robot.send(Message("hello"))
     with pytest.raises(MessageRejected) as refused:
