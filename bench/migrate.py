@@ -73,7 +73,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
 from data.legacy import COLUMNS, write_legacy_csv  # noqa: E402
-from dedup import _tree_rss_kb  # noqa: E402
+from dedup import _tree_rss_kb, log  # noqa: E402
 
 CACHE = BENCH / ".cache"
 OUT = BENCH / "out"
@@ -92,11 +92,6 @@ COUNTS = ("read", "created", "updated", "unchanged", "merged", "quarantined")
 is optional: 0 when the report has none."""
 _BOX_DRAWING = str.maketrans(dict.fromkeys("│╭╮╰╯─", " "))
 """The frame rich draws around a command-line error, taken out of the message."""
-
-
-def log(message: str) -> None:
-    """A progress line on stderr."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- measuring a command

@@ -255,13 +255,8 @@ def dedup_dag(entity: str) -> DAG:
         default_args=_default_args(retries=2, retry_delay=300),
         tags=["tongbu", "dedup"],
     ) as dag:
-
-        @task(task_id="dedup")
-        def dedup() -> dict[str, Any]:
-            """Find and merge the duplicates."""
-            return run_job("dedup_job", entity=entity, apply=True)
-
-        dedup()
+        arguments = {"entity": entity, "apply": True}
+        _job_task("dedup", "Find and merge the duplicates.", "dedup_job", arguments)
     return dag
 
 
