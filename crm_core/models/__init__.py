@@ -48,6 +48,7 @@ from crm_core.models._hub import (
 from crm_core.models._matching import MatchKey, MatchReview
 from crm_core.models._migration import MigrationCheckpoint
 from crm_core.models._org import Role, Team, TeamMember, User, UserRole
+from crm_core.models._rules import Notification, OwnershipHistory, RuleState
 from crm_core.models._sales import (
     Account,
     AccountContact,
@@ -88,11 +89,13 @@ __all__ = [
     "MatchReview",
     "MergeHistory",
     "MigrationCheckpoint",
+    "Notification",
     "Opportunity",
     "OpportunityStageHistory",
     "Order",
     "OrderLine",
     "OrderStatus",
+    "OwnershipHistory",
     "Payment",
     "PaymentMethod",
     "Pipeline",
@@ -103,6 +106,7 @@ __all__ = [
     "QuoteLine",
     "QuoteStatus",
     "Role",
+    "RuleState",
     "SearchDoc",
     "Stage",
     "SyncRun",

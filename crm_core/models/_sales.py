@@ -34,7 +34,7 @@ class Account(Entity):
 
     __tablename__ = "accounts"
     # name: sync match keys and dedup look accounts up by their exact name.
-    __table_args__ = (Index(None, "owner_id"), Index(None, "name"))
+    __table_args__ = (Index(None, "owner_id"), Index(None, "name"), Index(None, "pool", "owner_id"))
 
     name: Mapped[str]
     short_name: Mapped[Str255 | None]
@@ -56,6 +56,13 @@ class Account(Entity):
     merged_into_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL")
     )
+    pool: Mapped[Str64 | None]
+    """The public pool (公海) the account belongs to: it waits there while it has no owner,
+    and returns there when its owner gives it back or neglects it (:mod:`crm_core.rules.pool`)."""
+    pool_locked: Mapped[bool] = column_default(False)
+    """A locked account is never taken back from its owner automatically."""
+    owned_since: Mapped[datetime | None]
+    """When the current owner got the account (claim, assignment, transfer)."""
 
 
 class Contact(Entity):
@@ -107,7 +114,11 @@ class Lead(Entity):
     """An unqualified prospect: a person and the company they work for."""
 
     __tablename__ = "leads"
-    __table_args__ = (Index(None, "owner_id"), Index(None, "status"))
+    __table_args__ = (
+        Index(None, "owner_id"),
+        Index(None, "status"),
+        Index(None, "pool", "owner_id"),
+    )
 
     name: Mapped[Str255 | None]
     company: Mapped[str | None]
@@ -134,6 +145,12 @@ class Lead(Entity):
     converted_opportunity_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("opportunities.id", ondelete="SET NULL", use_alter=True)
     )
+    pool: Mapped[Str64 | None]
+    """The public pool the lead belongs to (see :attr:`Account.pool`)."""
+    pool_locked: Mapped[bool] = column_default(False)
+    """A locked lead is never taken back from its owner automatically."""
+    owned_since: Mapped[datetime | None]
+    """When the current owner got the lead (claim, assignment, transfer)."""
 
 
 class Pipeline(Entity):
