@@ -15,7 +15,7 @@ from uuid import UUID
 
 from sqlalchemy import CursorResult, delete, func, select
 
-from crm_core.db import create_engine, open_session
+from crm_core.db import ORIGIN_CRM, create_engine, open_session
 from crm_core.dedup import entity_spec
 from crm_core.dedup._core import apply_core_dedup, plan_core_dedup
 from crm_core.errors import TongbuError
@@ -28,16 +28,24 @@ from crm_core.migrate import (
     run_migration,
 )
 from crm_core.models import Base, Quarantine, SyncRun, Xref, table_of, utcnow
+from crm_core.rules.assignment import assign_leads
+from crm_core.rules.notify import deliver
+from crm_core.rules.pool import recycle
+from crm_core.rules.reminders import reminders_job
+from crm_core.rules.settings import load_rules
 from crm_core.sync.engine import run_pipeline
 from crm_core.sync.pipeline import Direction, load_pipeline, open_connector
 from crm_core.sync.review import open_migration_rows, replay
 
 __all__ = [
     "JobFailed",
+    "assign_job",
     "dedup_job",
     "housekeeping_job",
     "migrate_job",
     "reconcile_job",
+    "recycle_job",
+    "reminders_job",
     "sync_job",
 ]
 
@@ -235,6 +243,58 @@ def housekeeping_job(
             )
             summary["runs_deleted"] = removed.rowcount
             summary["quarantine_deleted"] = closed.rowcount
+    finally:
+        engine.dispose()
+    return summary
+
+
+def recycle_job(
+    *,
+    pools: list[str] | None = None,
+    dry_run: bool = False,
+    rules: str | Path | None = None,
+    database_url: str | None = None,
+) -> dict[str, Any]:
+    """The nightly recycle of the public pools (all, or ``pools``): put new records into the
+    pools of their scope, take back what neglectful owners hold, warn the owners of what comes
+    next; then deliver the notifications. Undeliverable notifications wait in the outbox for
+    the next delivery: they never fail the job."""
+
+    settings = load_rules(rules)
+    engine = create_engine(database_url)
+    try:
+        with open_session(engine, origin=ORIGIN_CRM) as session:
+            report = recycle(session, settings, now=utcnow(), pools=pools, dry_run=dry_run)
+            if dry_run:
+                session.rollback()
+        summary = report.as_dict()
+        if not dry_run:
+            summary["delivery"] = deliver(engine, settings.notifications).as_dict()
+    finally:
+        engine.dispose()
+    return summary
+
+
+def assign_job(
+    *,
+    lead_ids: list[str] | None = None,
+    dry_run: bool = False,
+    rules: str | Path | None = None,
+    database_url: str | None = None,
+) -> dict[str, Any]:
+    """Assign the leads waiting for an owner (all, or ``lead_ids``) by the assignment rules,
+    then tell the new owners. Run every few minutes, it picks up new leads whatever brought
+    them in (sync, migration, a person)."""
+
+    settings = load_rules(rules)
+    engine = create_engine(database_url)
+    wanted = [UUID(text) for text in lead_ids] if lead_ids else None
+    try:
+        with open_session(engine, origin=ORIGIN_CRM) as session:
+            report = assign_leads(session, settings, now=utcnow(), lead_ids=wanted, dry_run=dry_run)
+        summary = report.as_dict()
+        if not dry_run:
+            summary["delivery"] = deliver(engine, settings.notifications).as_dict()
     finally:
         engine.dispose()
     return summary

@@ -61,8 +61,10 @@ class Message:
 class Messenger(Protocol):
     """Posts messages to one group chat."""
 
-    system: str
-    """The service's name: ``wecom``, ``dingtalk``..."""
+    @property
+    def system(self) -> str:
+        """The service's name: ``wecom``, ``dingtalk``..."""
+        ...
 
     def send(self, message: Message) -> None:
         """Deliver ``message``, or raise a :class:`MessagingError`."""

@@ -11,6 +11,9 @@ from crm_core.cli._leads import leads_app
 from crm_core.cli._mapping import mapping_app
 from crm_core.cli._merge import merge_app
 from crm_core.cli._migrate import migrate_app
+from crm_core.cli._pool import pool_app
+from crm_core.cli._reminders import notifications_app, reminders_app
+from crm_core.cli._report import report_app
 from crm_core.cli._sync import conflicts_app, quarantine_app, runs_app, sync_app
 
 app.add_typer(db_app, name="db")
@@ -26,5 +29,9 @@ app.add_typer(migrate_app, name="migrate")
 app.add_typer(emulator_app, name="emulator")
 app.add_typer(airflow_app, name="airflow")
 app.add_typer(leads_app, name="leads")
+app.add_typer(pool_app, name="pool")
+app.add_typer(reminders_app, name="reminders")
+app.add_typer(notifications_app, name="notifications")
+app.add_typer(report_app, name="report")
 
 __all__ = ["_demo", "_search", "app", "main"]
