@@ -1,5 +1,7 @@
 """The DAG factory: one Airflow DAG per ``pipelines/*.yaml`` (:func:`pipeline_dag`), and the
-maintenance DAGs (:func:`dedup_dag`, :func:`migrate_dag`, :func:`housekeeping_dag`).
+maintenance DAGs (:func:`dedup_dag`, :func:`migrate_dag`, :func:`housekeeping_dag`), and the
+CRM rules' DAGs (:func:`pool_recycle_dag`, :func:`lead_assignment_dag`,
+:func:`morning_reminders_dag`).
 
 Every task body is one call into :mod:`crm_core.jobs`, imported when the task runs, so parsing a
 DAG file costs a YAML read and a pydantic check, not the sync engine. A task returns its job's
@@ -31,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pendulum
 import yaml
 from airflow.sdk import DAG, Asset, Param, task
 
@@ -42,17 +45,23 @@ __all__ = [
     "dedup_dag",
     "entity_asset",
     "housekeeping_dag",
+    "lead_assignment_dag",
     "migrate_dag",
+    "morning_reminders_dag",
     "pipeline_dag",
     "pipelines_dir",
+    "pool_recycle_dag",
 ]
 
 log = logging.getLogger(__name__)
 
 PIPELINES_DIR_ENV = "TONGBU_PIPELINES_DIR"
+RULES_ENV = "TONGBU_RULES"
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 1, 1, tzinfo=UTC)
 """A fixed start date: the factory's output must not change between parses."""
+SALES_START = pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai")
+"""The start of the sales teams' DAGs: their cron schedules are read in China's time."""
 _MAX_RETRY_DELAY = timedelta(hours=1)
 
 
@@ -325,3 +334,61 @@ def housekeeping_dag(schedule: str = "0 2 * * *") -> DAG:
 
         housekeeping()
     return dag
+
+
+# --------------------------------------------------------------------------- CRM rules
+
+
+def _rules_dag(
+    dag_id: str, description: str, schedule: str, job: str, doc: str, **arguments: Any
+) -> DAG:
+    with DAG(
+        dag_id=dag_id,
+        description=description,
+        schedule=schedule,
+        start_date=SALES_START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(retries=2, retry_delay=120),
+        tags=["tongbu", "rules"],
+    ) as dag:
+        # The rules file is found wherever the worker's directory is.
+        rules = os.environ.get(RULES_ENV) or str(ROOT / "rules" / "crm.yaml")
+        _job_task(dag_id.rsplit("-", 1)[-1], doc, job, {**arguments, "rules": rules})
+    return dag
+
+
+def pool_recycle_dag(schedule: str = "0 2 * * *") -> DAG:
+    """Nightly (02:00 China time): the public pools take back what neglectful owners hold and
+    warn the owners of what comes next."""
+    return _rules_dag(
+        "pool-recycle",
+        "Recycle neglected accounts and leads into their public pools; warn their owners",
+        schedule,
+        "recycle_job",
+        "Adopt, recycle and warn, then deliver the notifications.",
+    )
+
+
+def lead_assignment_dag(schedule: str = "*/5 * * * *") -> DAG:
+    """Every few minutes: new leads, whatever brought them in, get an owner by the rules."""
+    return _rules_dag(
+        "lead-assignment",
+        "Assign new leads by the assignment rules and tell their owners",
+        schedule,
+        "assign_job",
+        "Assign the waiting leads, then deliver the notifications.",
+    )
+
+
+def morning_reminders_dag(schedule: str = "30 8 * * 1-6") -> DAG:
+    """Each working morning (08:30 China time, Monday to Saturday): every owner's tasks and
+    follow-ups coming due and the recycles coming up, in one message."""
+    return _rules_dag(
+        "morning-reminders",
+        "Send each salesperson their reminders for the day",
+        schedule,
+        "reminders_job",
+        "Collect the reminders per owner, queue and deliver them.",
+        horizon="1d",
+    )

@@ -297,3 +297,66 @@ def test_the_maintenance_dags_migrate_dedup_and_keep_house(
     housekeeping = results(kept)["housekeeping"][1]
     assert housekeeping["still_quarantined"] == counts["quarantined"]
     assert housekeeping["runs_deleted"] == 0
+
+
+# --------------------------------------------------------------------------- CRM rules
+
+
+def test_the_rules_dags_run_on_china_time(airflow_db: Path) -> None:
+    bag = dag_bag(ROOT / "dags")
+
+    assert bag.import_errors == {}
+    expected = {
+        "pool-recycle": ("0 2 * * *", "recycle"),
+        "lead-assignment": ("*/5 * * * *", "assignment"),
+        "morning-reminders": ("30 8 * * 1-6", "reminders"),
+    }
+    for dag_id, (schedule, task_id) in expected.items():
+        dag = bag.get_dag(dag_id)
+        assert dag.schedule == schedule
+        assert str(dag.timezone.name) == "Asia/Shanghai"
+        assert [t.task_id for t in dag.tasks] == [task_id]
+        assert dag.max_active_runs == 1
+
+
+def test_the_assignment_dag_assigns_new_leads_and_tells_the_owner(
+    airflow_db: Path, tmp_path: Path, core: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.wecom.emulator import WeComRobotEmulator
+    from crm_core.models import Lead, Team, TeamMember, User
+
+    rules = tmp_path / "crm.yaml"
+    rules.write_text(
+        "assignment:\n  rules:\n    - {name: east, team: 华东销售部}\n"
+        "notifications:\n  channels:\n    sales: {kind: wecom, webhook_env: SALES_WEBHOOK}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TONGBU_RULES", str(rules))
+    engine = create_engine(core)
+    with open_session(engine, origin="crm") as session:
+        team = Team(name="华东销售部")
+        user = User(name="王磊", email="wang@example.com", phone="13912345678")
+        session.add_all([team, user])
+        session.flush()
+        session.add(TeamMember(team_id=team.id, user_id=user.id))
+        session.add_all([Lead(name=f"线索{i}", company="华信") for i in range(3)])
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shutil.copy(ROOT / "dags" / "tongbu_rules.py", dags)
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+    with WeComRobotEmulator(keys=("k1",)) as robot:
+        monkeypatch.setenv("SALES_WEBHOOK", robot.webhook_url("k1"))
+        run = dag_bag(dags).get_dag("lead-assignment").test()
+        received = list(robot.messages)
+
+    assert str(run.state) == "success"
+    state, summary = results(run)["assignment"]
+    assert state == "success"
+    assert summary["assigned"] == {"east": 3}
+    assert summary["delivery"]["sent"] == 1
+    [message] = received
+    assert "3 new lead(s)" in message.content
+    assert message.mentioned_mobiles == ["13912345678"]
+    with open_session(engine) as session:
+        assert set(session.scalars(select(Lead.owner_id))) == {user.id}
+    engine.dispose()
