@@ -49,6 +49,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/sync_kingdee.py
 	$(BIN)/python bench/migrate.py
 	$(BIN)/python bench/airflow_dags.py
+	$(BIN)/python bench/pool_recycle.py
+	$(BIN)/python bench/funnel.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info build
