@@ -203,6 +203,30 @@ def return_command(
         out.print(f"{_describe(returned)} is back in pool {returned.pool}.", highlight=False)
 
 
+@pool_app.command("transfer")
+def transfer_command(
+    record: Annotated[str, typer.Argument(metavar="ID", help="The account or lead (full id).")],
+    to: Annotated[
+        str, typer.Option("--to", metavar="EMAIL", help="The new owner, by e-mail address.")
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why it changes hands (required).")],
+) -> None:
+    """Hand a record to another salesperson (no pool rule applies)."""
+    from crm_core import schema
+    from crm_core.db import ORIGIN_CRM, open_session
+    from crm_core.models import utcnow
+    from crm_core.rules.pool import transfer
+
+    engine = state.engine()
+    schema.require_current(engine)
+    record_id = parse_id(record)
+    with open_session(engine) as lookup:
+        user_id = user_by_email(lookup, to)
+    with open_session(engine, origin=ORIGIN_CRM) as session:
+        moved = transfer(session, record_id, user_id, reason=reason, actor_id=None, now=utcnow())
+        out.print(f"{to} now holds {_describe(moved)}.", highlight=False)
+
+
 def _set_lock(record: str, locked: bool, reason: str | None) -> None:
     from crm_core import schema
     from crm_core.db import ORIGIN_CRM, open_session

@@ -11,6 +11,7 @@ file, :mod:`crm_core.rules.settings`); it waits *in* the pool while it has no ow
   moment exactly one wins.
 * :func:`give_back` returns an owned record to its pool, with a reason.
 * :func:`set_locked` locks a record to its owner: a locked record is never recycled.
+* :func:`transfer` hands a record to another salesperson (a manager's decision).
 * :func:`adopt` puts records that have no pool yet into the pool whose scope they match.
 * :func:`recycle` takes back, set-wise, every unlocked record whose owner has logged no
   follow-up for ``no_followup_days`` or won no deal (converted no lead) for
@@ -82,6 +83,7 @@ __all__ = [
     "pool_status",
     "recycle",
     "set_locked",
+    "transfer",
     "upcoming_recycles",
 ]
 
@@ -417,6 +419,52 @@ def give_back(
         action="return",
         from_owner=owner,
         to_owner=None,
+        actor_id=actor_id,
+        now=now,
+        reason=reason.strip(),
+    )
+    session.flush()
+    return find_pool_record(session, record_id)
+
+
+def transfer(
+    session: Session,
+    record_id: UUID,
+    to_user_id: UUID,
+    *,
+    reason: str,
+    actor_id: UUID | None,
+    now: datetime,
+) -> Account | Lead:
+    """Hand a record to another salesperson (a manager's decision), with ``reason``.
+
+    Unlike a claim, no pool rule applies; the new owner's clock starts now and a lock, which
+    was the previous owner's, is lifted.
+    """
+    if not reason.strip():
+        raise InvalidInput("give the reason the record changes hands")
+    record = find_pool_record(session, record_id)
+    user = _user(session, to_user_id)
+    if not user.is_active:
+        raise InvalidInput(f"user {user.name} is not active")
+    if record.owner_id == to_user_id:
+        raise InvalidInput(f"{record_id} is already held by {user.name}")
+    model: PoolModel = type(record)
+    previous = record.owner_id
+    session.execute(
+        update(model)
+        .where(model.id == record_id)
+        .values(owner_id=to_user_id, owned_since=now, pool_locked=False)
+        .execution_options(synchronize_session=False)
+    )
+    _record_history(
+        session,
+        entity=model.__tablename__,
+        record_id=record_id,
+        pool=record.pool,
+        action="transfer",
+        from_owner=previous,
+        to_owner=to_user_id,
         actor_id=actor_id,
         now=now,
         reason=reason.strip(),

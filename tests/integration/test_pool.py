@@ -38,6 +38,7 @@ from crm_core.rules.pool import (
     pool_status,
     recycle,
     set_locked,
+    transfer,
     upcoming_recycles,
 )
 from crm_core.rules.settings import RulesSettings
@@ -449,3 +450,21 @@ def test_two_people_claiming_the_same_record_at_once_exactly_one_wins(
             ).all()
             assert len(claims) == 1
             assert owner_of(pg, account) == claims[0].to_owner_id
+
+
+def test_a_transfer_hands_the_record_over_and_starts_the_new_owners_clock(db: Database) -> None:
+    wang, li = add_user(db, "wang"), add_user(db, "li")
+    account = add_account(db, "杭州华信", pool="east")
+    do_claim(db, "east", account, wang, T0)
+    with open_session(db.engine, origin="crm") as session:
+        set_locked(session, account, True, actor_id=None, now=T0)
+    later = T0 + timedelta(days=29)
+    with open_session(db.engine, origin="crm") as session:
+        with pytest.raises(InvalidInput, match="reason"):
+            transfer(session, account, li, reason="", actor_id=None, now=later)
+        moved = transfer(session, account, li, reason="王磊离职", actor_id=None, now=later)
+        assert (moved.owner_id, moved.owned_since, moved.pool_locked) == (li, later, False)
+    assert actions(db, account)[-1] == ("transfer", "王磊离职")
+    # Wang's 30 days would have run out on day 30; Li's clock started on day 29.
+    assert do_recycle(db, T0 + timedelta(days=31)).recycled["east"] == 0
+    assert owner_of(db, account) == li
