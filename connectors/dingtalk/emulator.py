@@ -107,6 +107,16 @@ class DingTalkRobotEmulator(RobotEmulator):
         """The webhook URL of the robot with ``token`` (unsigned: a client signs it)."""
         return f"http://{self.host}:{self.port}{PATH}?access_token={token}"
 
+    @property
+    def credentials(self) -> dict[str, str]:
+        """What a client needs: the webhook URL of its first robot, and its secret if it signs."""
+        token = sorted(self._tokens)[0]
+        found = {"webhook": self.webhook_url(token)}
+        secret = self._tokens[token]
+        if secret is not None:
+            found["secret"] = secret
+        return found
+
     def handle(self, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
         """Answer one request: (HTTP status, JSON answer)."""
         parts = urlsplit(path)

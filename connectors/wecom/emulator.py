@@ -77,6 +77,11 @@ class WeComRobotEmulator(RobotEmulator):
         """The webhook URL of the robot with ``key``."""
         return f"http://{self.host}:{self.port}{PATH}?key={key}"
 
+    @property
+    def credentials(self) -> dict[str, str]:
+        """What a client needs: the webhook URL of its first robot."""
+        return {"webhook": self.webhook_url(sorted(self._keys)[0])}
+
     def handle(self, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
         """Answer one request: (HTTP status, JSON answer)."""
         parts = urlsplit(path)

@@ -53,9 +53,11 @@ def demo() -> None:
     render(overview)
     _migration_tour(engine)
     _sync_tour(engine)
+    _rules_tour()
     out.print(
         "\nTry it yourself: [bold]tongbu search 恒达[/], [bold]tongbu search 0571[/], "
-        "[bold]tongbu accounts show ID[/], [bold]tongbu runs list[/], [bold]tongbu --help[/]."
+        "[bold]tongbu accounts show ID[/], [bold]tongbu runs list[/], [bold]tongbu pool list[/], "
+        "[bold]tongbu report funnel[/], [bold]tongbu --help[/]."
     )
 
 
@@ -63,6 +65,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 _BUNDLED_PIPELINES = _ROOT / "pipelines"
 _LEGACY_MAPPING = _ROOT / "mappings" / "legacy" / "accounts_csv.yaml"
 _DEMO_PIPELINES = ("kingdee-materials", "kingdee-customers", "kingdee-orders")
+_RULES = _ROOT / "rules" / "crm.yaml"
 
 
 def _emulator_file(engine: Engine) -> Path:
@@ -166,3 +169,31 @@ def _sync_tour(engine: Engine) -> None:
             highlight=False,
         )
         sync("third run: nothing to do, nothing echoes")
+
+
+def _rules_tour() -> None:
+    """The CRM rules on the sample (``rules/crm.yaml``): new leads handed out, records put into
+    the public pools, the morning reminders, the sales chat told on a WeCom group robot (the
+    bundled emulator)."""
+    from crm_core.cli._emulator import emulator_types
+    from crm_core.cli._leads import assign_command
+    from crm_core.cli._pool import list_command, recycle_command
+    from crm_core.cli._reminders import reminders_send
+
+    out.rule("[bold]7. CRM rules: new leads assigned, the public pools, reminders on WeCom")
+    factory = emulator_types()["wecom-robot"].load()
+    with factory() as robot:
+        os.environ["TONGBU_SALES_WEBHOOK"] = robot.credentials["webhook"]
+        out.print(f"WeCom robot emulator at {robot.url}; rules in rules/{_RULES.name}.")
+        out.print("[dim]$ tongbu leads assign[/]")
+        assign_command(lead_ids=None, dry_run=False, rules=_RULES)
+        out.print("[dim]$ tongbu pool recycle[/]")
+        recycle_command(pools=None, dry_run=False, rules=_RULES)
+        out.print("[dim]$ tongbu pool list[/]")
+        list_command(rules=_RULES)
+        out.print("[dim]$ tongbu reminders send[/]")
+        reminders_send(horizon="7d", dry_run=False, rules_file=_RULES)
+        received = list(robot.messages)
+    out.print(f"The sales chat got {len(received)} message(s).", highlight=False)
+    if received:
+        out.print(f"The first one:\n{received[0].content}", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from importlib.metadata import entry_points
 from typing import Annotated, Any
@@ -37,7 +38,9 @@ def parse_seed(text: str | None) -> dict[str, int]:
 
 @emulator_app.command("serve")
 def serve(
-    system: Annotated[str, typer.Argument(help="The system to emulate, e.g. kingdee.")],
+    system: Annotated[
+        str, typer.Argument(help="The system to emulate: kingdee, wecom-robot, dingtalk-robot.")
+    ],
     port: Annotated[int, typer.Option("--port", help="The port on 127.0.0.1 (0: any free).")] = 0,
     seed: Annotated[
         str | None, typer.Option("--seed", help="Records to create, e.g. customers=100,orders=20.")
@@ -54,7 +57,17 @@ def serve(
             f"no emulator for {system!r} (installed: {', '.join(sorted(known)) or 'none'})"
         )
     factory = known[system].load()
-    emulator = factory(port=port, seed=parse_seed(seed), data_path=data).start()
+    accepted = inspect.signature(factory).parameters
+    options: dict[str, Any] = {"port": port}
+    for option, name, value in (
+        ("--seed", "seed", parse_seed(seed)),
+        ("--data", "data_path", data),
+    ):
+        if name in accepted:
+            options[name] = value
+        elif value:
+            raise InvalidInput(f"the {system} emulator takes no {option}")
+    emulator = factory(**options).start()
     credentials = " ".join(f"{key}={value}" for key, value in emulator.credentials.items())
     out.print(f"{system} emulator at {emulator.url}", highlight=False)
     out.print(credentials, highlight=False)

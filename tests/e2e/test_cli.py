@@ -180,6 +180,9 @@ def test_demo_runs_twice(fresh_url: str) -> None:
     assert first.returncode == 0, first.stderr
     assert "Loaded" in first.stdout
     assert "杭州华信电子科技有限公司" in first.stdout
+    assert "Assigned 11 lead(s)." in first.stdout
+    assert "Put into pools by scope: east-accounts 16." in first.stdout
     second = tongbu("demo", url=fresh_url)
     assert second.returncode == 0, second.stderr
     assert "The sample is already loaded." in second.stdout
+    assert "Assigned 0 lead(s)." in second.stdout

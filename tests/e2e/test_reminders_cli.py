@@ -178,3 +178,28 @@ def test_clear_errors(url: str, rules: str, tmp_path: Path) -> None:
         tongbu("notifications", "list", "--status", "lost", url=url),
         "--status is one of pending, sent, failed, not 'lost'",
     )
+
+
+def test_the_robot_emulators_can_be_served_for_a_try_out() -> None:
+    import subprocess
+
+    import httpx
+
+    from tests.e2e.test_cli import TONGBU
+
+    with subprocess.Popen(
+        [TONGBU, "emulator", "serve", "wecom-robot"], stdout=subprocess.PIPE, text=True
+    ) as served:
+        try:
+            assert served.stdout is not None
+            first = served.stdout.readline()
+            webhook = served.stdout.readline().strip().removeprefix("webhook=")
+            answer = httpx.post(webhook, json={"msgtype": "text", "text": {"content": "你好"}})
+        finally:
+            served.terminate()
+    assert first.startswith("wecom-robot emulator at http://127.0.0.1:")
+    assert answer.json() == {"errcode": 0, "errmsg": "ok"}
+    assert_clear_error(
+        tongbu("emulator", "serve", "dingtalk-robot", "--seed", "a=1"),
+        "the dingtalk-robot emulator takes no --seed",
+    )
