@@ -163,7 +163,8 @@ def _write_pairs(path: Path, result: DedupResult) -> None:
     labels = [params.labels for params in result.model.fields]
     guards = [guard.reason for guard in result.spec.guards]
     plain = result.model.scores(result.levels)
-    shown = np.flatnonzero(plain >= -5)
+    # Pairs with some evidence for a match (the prior left out: it depends on the input's size).
+    shown = np.flatnonzero(plain - result.model.prior_weight >= -5)
     with path.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream)
         header = ["left_id", "right_id", "probability", "weight", "guard"]

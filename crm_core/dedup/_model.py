@@ -117,11 +117,17 @@ class MatchModel:
 
     def for_records(self, count: int) -> MatchModel:
         """The model with its prior scaled to ``count`` records: the expected number of
-        duplicates grows with the records, the number of pairs with their square."""
+        duplicates grows with the records, the number of pairs with their square.
+
+        Scaled down only, never up: fewer records than the model was trained on keep its prior.
+        Scaled up, the training set's density of duplicates (the shipped model's: two matching
+        pairs per record) would make two records of a handful a coin toss before any evidence,
+        so a similar name and the same city would link two different companies.
+        """
         trained = int(self.trained_on.get("records", 0))
-        if trained < 2 or count < 2:
+        if trained < 2 or count <= trained:
             return self
-        prior = min(self.prior * (trained - 1) / (count - 1), 0.5)
+        prior = self.prior * (trained - 1) / (count - 1)
         return MatchModel(self.fields, prior, {**self.trained_on, "rescaled_to": count})
 
     def save(self, path: Path) -> None:

@@ -238,7 +238,8 @@ def test_a_resemblance_is_not_linked_but_named(db: Database) -> None:
     existing = add(db, Account, name="杭州华信电子科技有限公司", phone="0571-88886666", city="杭州")
     boss = add(db, Contact, last_name="王", first_name="芳")
     add(db, AccountContact, account_id=existing, contact_id=boss)
-    lead_id = new_lead(db, name="李娜", company="华兴电子科技有限公司", phone="0571-12345678")
+    # The same name, but another phone and another person: maybe a second office, maybe not.
+    lead_id = new_lead(db, name="李娜", company="杭州华信电子科技有限公司", phone="0571-12345678")
 
     with pytest.raises(AccountChoiceNeeded) as raised:
         convert(db.engine, lead_id, now=NOW)

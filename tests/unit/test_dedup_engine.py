@@ -11,7 +11,7 @@ import pytest
 from crm_core.dedup import DedupResult, credit_code_check_char, dedup_records, entity_spec
 from crm_core.dedup._blocking import BlockingKey, candidate_pairs
 from crm_core.dedup._cluster import cluster
-from crm_core.dedup._model import FieldParams
+from crm_core.dedup._model import FieldParams, default_model
 from crm_core.dedup._table import FeatureTable
 
 Row = tuple[str, str, tuple[str | None, ...]]
@@ -237,6 +237,15 @@ def test_weights_never_fall_as_agreement_grows() -> None:
     weights = params.weights()
     assert weights[0] == 0
     assert weights[1:] == sorted(weights[1:])
+
+
+def test_the_prior_is_scaled_down_for_more_records_but_never_up_for_fewer() -> None:
+    model = default_model(entity_spec("account"))
+    trained = int(model.trained_on["records"])
+    for few in (2, 5, 1000, trained):
+        assert model.for_records(few).prior == model.prior
+    assert model.for_records(10 * trained).prior < model.prior / 9
+    assert model.prior_weight < -10  # a handful of accounts: no coin toss before the evidence
 
 
 def test_more_agreement_never_lowers_a_pairs_score() -> None:
