@@ -8,12 +8,14 @@ scheduler retries it and alerts; the summary of a failed run is on the exception
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy.orm import Session
 
 from crm_core.db import ORIGIN_CRM, create_engine, open_session
 from crm_core.dedup import entity_spec
@@ -32,7 +34,7 @@ from crm_core.rules.assignment import assign_leads
 from crm_core.rules.notify import deliver
 from crm_core.rules.pool import recycle
 from crm_core.rules.reminders import reminders_job
-from crm_core.rules.settings import load_rules
+from crm_core.rules.settings import RulesSettings, load_rules
 from crm_core.sync.engine import run_pipeline
 from crm_core.sync.pipeline import Direction, load_pipeline, open_connector
 from crm_core.sync.review import open_migration_rows, replay
@@ -260,19 +262,10 @@ def recycle_job(
     next; then deliver the notifications. Undeliverable notifications wait in the outbox for
     the next delivery: they never fail the job."""
 
-    settings = load_rules(rules)
-    engine = create_engine(database_url)
-    try:
-        with open_session(engine, origin=ORIGIN_CRM) as session:
-            report = recycle(session, settings, now=utcnow(), pools=pools, dry_run=dry_run)
-            if dry_run:
-                session.rollback()
-        summary = report.as_dict()
-        if not dry_run:
-            summary["delivery"] = deliver(engine, settings.notifications).as_dict()
-    finally:
-        engine.dispose()
-    return summary
+    def work(session: Session, settings: RulesSettings) -> dict[str, Any]:
+        return recycle(session, settings, now=utcnow(), pools=pools, dry_run=dry_run).as_dict()
+
+    return _rules_job(work, rules=rules, dry_run=dry_run, database_url=database_url)
 
 
 def assign_job(
@@ -285,14 +278,32 @@ def assign_job(
     """Assign the leads waiting for an owner (all, or ``lead_ids``) by the assignment rules,
     then tell the new owners. Run every few minutes, it picks up new leads whatever brought
     them in (sync, migration, a person)."""
+    wanted = [UUID(text) for text in lead_ids] if lead_ids else None
 
+    def work(session: Session, settings: RulesSettings) -> dict[str, Any]:
+        return assign_leads(
+            session, settings, now=utcnow(), lead_ids=wanted, dry_run=dry_run
+        ).as_dict()
+
+    return _rules_job(work, rules=rules, dry_run=dry_run, database_url=database_url)
+
+
+def _rules_job(
+    work: Callable[[Session, RulesSettings], dict[str, Any]],
+    *,
+    rules: str | Path | None,
+    dry_run: bool,
+    database_url: str | None,
+) -> dict[str, Any]:
+    """Run a rule in one transaction (rolled back for a dry run), then deliver what it had to
+    say; the rule's summary, with the delivery's counts."""
     settings = load_rules(rules)
     engine = create_engine(database_url)
-    wanted = [UUID(text) for text in lead_ids] if lead_ids else None
     try:
         with open_session(engine, origin=ORIGIN_CRM) as session:
-            report = assign_leads(session, settings, now=utcnow(), lead_ids=wanted, dry_run=dry_run)
-        summary = report.as_dict()
+            summary = work(session, settings)
+            if dry_run:
+                session.rollback()
         if not dry_run:
             summary["delivery"] = deliver(engine, settings.notifications).as_dict()
     finally:

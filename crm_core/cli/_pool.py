@@ -58,6 +58,13 @@ def user_by_email(session: Session, email: str) -> UUID:
     return found
 
 
+def _user_id(engine: Engine, email: str) -> UUID:
+    from crm_core.db import open_session
+
+    with open_session(engine) as session:
+        return user_by_email(session, email)
+
+
 def _setup(rules: Path | None) -> tuple[Engine, RulesSettings]:
     from crm_core import schema
     from crm_core.rules.settings import load_rules
@@ -164,8 +171,7 @@ def claim_command(
 
     engine, settings = _setup(rules)
     record_id = parse_id(record)
-    with open_session(engine) as lookup:
-        user_id = user_by_email(lookup, user)
+    user_id = _user_id(engine, user)
     with open_session(engine, origin=ORIGIN_CRM, actor_id=user_id) as session:
         claimed = claim(session, settings, pool, record_id, user_id, now=utcnow())
         out.print(f"{user} now holds {_describe(claimed)} ({claimed.id}).", highlight=False)
@@ -188,8 +194,7 @@ def return_command(
 
     engine, settings = _setup(rules)
     record_id = parse_id(record)
-    with open_session(engine) as lookup:
-        user_id = user_by_email(lookup, user)
+    user_id = _user_id(engine, user)
     with open_session(engine, origin=ORIGIN_CRM, actor_id=user_id) as session:
         returned = give_back(
             session,
@@ -220,8 +225,7 @@ def transfer_command(
     engine = state.engine()
     schema.require_current(engine)
     record_id = parse_id(record)
-    with open_session(engine) as lookup:
-        user_id = user_by_email(lookup, to)
+    user_id = _user_id(engine, to)
     with open_session(engine, origin=ORIGIN_CRM) as session:
         moved = transfer(session, record_id, user_id, reason=reason, actor_id=None, now=utcnow())
         out.print(f"{to} now holds {_describe(moved)}.", highlight=False)

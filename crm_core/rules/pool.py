@@ -404,27 +404,15 @@ def give_back(
         raise InvalidInput(f"{record_id} has no owner: it is already in pool {record.pool}")
     if actor_id is not None and record.owner_id != actor_id:
         raise InvalidInput(f"{record_id} is not held by the user returning it")
-    owner = record.owner_id
-    session.execute(
-        update(model)
-        .where(model.id == record_id, model.owner_id == owner)
-        .values(owner_id=None, owned_since=None, pool_locked=False, pool=pool.name)
-        .execution_options(synchronize_session=False)
-    )
-    _record_history(
+    return _write_owner(
         session,
-        entity=model.__tablename__,
-        record_id=record_id,
-        pool=pool.name,
+        record,
+        {"owner_id": None, "owned_since": None, "pool_locked": False, "pool": pool.name},
         action="return",
-        from_owner=owner,
-        to_owner=None,
         actor_id=actor_id,
         now=now,
         reason=reason.strip(),
     )
-    session.flush()
-    return find_pool_record(session, record_id)
 
 
 def transfer(
@@ -449,28 +437,52 @@ def transfer(
         raise InvalidInput(f"user {user.name} is not active")
     if record.owner_id == to_user_id:
         raise InvalidInput(f"{record_id} is already held by {user.name}")
-    model: PoolModel = type(record)
-    previous = record.owner_id
-    session.execute(
-        update(model)
-        .where(model.id == record_id)
-        .values(owner_id=to_user_id, owned_since=now, pool_locked=False)
-        .execution_options(synchronize_session=False)
-    )
-    _record_history(
+    return _write_owner(
         session,
-        entity=model.__tablename__,
-        record_id=record_id,
-        pool=record.pool,
+        record,
+        {"owner_id": to_user_id, "owned_since": now, "pool_locked": False},
         action="transfer",
-        from_owner=previous,
-        to_owner=to_user_id,
         actor_id=actor_id,
         now=now,
         reason=reason.strip(),
     )
+
+
+def _write_owner(
+    session: Session,
+    record: Account | Lead,
+    values: dict[str, Any],
+    *,
+    action: str,
+    actor_id: UUID | None,
+    now: datetime,
+    reason: str | None,
+) -> Account | Lead:
+    """Write ``values`` (owner, lock, pool) to the record, as long as its owner is still the one
+    read, and log the change in ``ownership_history``; the record as written."""
+    model: PoolModel = type(record)
+    written = session.execute(
+        update(model)
+        .where(model.id == record.id, model.owner_id.is_not_distinct_from(record.owner_id))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if written.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvalidInput(f"{record.id} changed hands meanwhile; look again and retry")
+    _record_history(
+        session,
+        entity=model.__tablename__,
+        record_id=record.id,
+        pool=values.get("pool", record.pool),
+        action=action,
+        from_owner=record.owner_id,
+        to_owner=values.get("owner_id", record.owner_id),
+        actor_id=actor_id,
+        now=now,
+        reason=reason,
+    )
     session.flush()
-    return find_pool_record(session, record_id)
+    return find_pool_record(session, record.id)
 
 
 def set_locked(
@@ -488,27 +500,15 @@ def set_locked(
         raise InvalidInput(f"{record_id} has no owner to lock it to")
     if record.pool_locked == locked:
         return record
-    model: PoolModel = type(record)
-    session.execute(
-        update(model)
-        .where(model.id == record_id)
-        .values(pool_locked=locked)
-        .execution_options(synchronize_session=False)
-    )
-    _record_history(
+    return _write_owner(
         session,
-        entity=model.__tablename__,
-        record_id=record_id,
-        pool=record.pool,
+        record,
+        {"pool_locked": locked},
         action="lock" if locked else "unlock",
-        from_owner=record.owner_id,
-        to_owner=record.owner_id,
         actor_id=actor_id,
         now=now,
         reason=reason,
     )
-    session.flush()
-    return find_pool_record(session, record_id)
 
 
 def history(session: Session, record_id: UUID) -> list[OwnershipHistory]:
