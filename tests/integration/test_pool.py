@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crm_core.db import open_session
 from crm_core.errors import ConfigError, InvalidInput
@@ -468,3 +468,39 @@ def test_a_transfer_hands_the_record_over_and_starts_the_new_owners_clock(db: Da
     # Wang's 30 days would have run out on day 30; Li's clock started on day 29.
     assert do_recycle(db, T0 + timedelta(days=31)).recycled["east"] == 0
     assert owner_of(db, account) == li
+
+
+def test_one_persons_simultaneous_claims_never_pass_the_cap_together(pg: Database) -> None:
+    settings = RulesSettings.model_validate(
+        {"pools": [{"name": "north", "entity": "accounts", "max_held": 3}]}
+    )
+    wang = add_user(pg, "wang")
+    accounts = [add_account(pg, f"客户{i}", pool="north") for i in range(8)]
+    do_claim_with = accounts[:2]
+    with open_session(pg.engine, origin="crm", actor_id=wang) as session:
+        for account in do_claim_with:
+            claim(session, settings, "north", account, wang, now=T0)
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def attempt(record: UUID) -> None:
+        with open_session(pg.engine, origin="crm", actor_id=wang) as session:
+            session.execute(select(1))
+            barrier.wait()
+            try:
+                claim(session, settings, "north", record, wang, now=T0)
+                outcomes.append("won")
+            except ClaimRefused as refused:
+                outcomes.append(refused.why)
+
+    threads = [threading.Thread(target=attempt, args=(a,)) for a in accounts[2:]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["max_held"] * 5 + ["won"]
+    with open_session(pg.engine) as session:
+        held = session.scalar(
+            select(func.count()).select_from(Account).where(Account.owner_id == wang)
+        )
+    assert held == 3
