@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import CursorResult, Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from crm_core.db import ORIGIN_CRM, create_engine, open_session
@@ -32,7 +32,7 @@ from crm_core.migrate import (
 from crm_core.models import Base, Quarantine, SyncRun, Xref, table_of, utcnow
 from crm_core.rules.assignment import assign_leads
 from crm_core.rules.notify import deliver
-from crm_core.rules.pool import recycle
+from crm_core.rules.pool import record_outside_owner_changes, recycle
 from crm_core.rules.reminders import reminders_job
 from crm_core.rules.settings import RulesSettings, load_rules
 from crm_core.sync.engine import run_pipeline
@@ -265,7 +265,13 @@ def recycle_job(
     def work(session: Session, settings: RulesSettings) -> dict[str, Any]:
         return recycle(session, settings, now=utcnow(), pools=pools, dry_run=dry_run).as_dict()
 
-    return _rules_job(work, rules=rules, dry_run=dry_run, database_url=database_url)
+    return _rules_job(
+        work,
+        rules=rules,
+        dry_run=dry_run,
+        database_url=database_url,
+        first=record_outside_owner_changes,
+    )
 
 
 def assign_job(
@@ -294,12 +300,16 @@ def _rules_job(
     rules: str | Path | None,
     dry_run: bool,
     database_url: str | None,
+    first: Callable[[Engine], Any] | None = None,
 ) -> dict[str, Any]:
-    """Run a rule in one transaction (rolled back for a dry run), then deliver what it had to
-    say; the rule's summary, with the delivery's counts."""
+    """Run a rule in one transaction (rolled back for a dry run; ``first`` before it unless
+    it is one), then deliver what it had to say; the rule's summary, with the delivery's
+    counts."""
     settings = load_rules(rules)
     engine = create_engine(database_url)
     try:
+        if first is not None and not dry_run:
+            first(engine)
         with open_session(engine, origin=ORIGIN_CRM) as session:
             summary = work(session, settings)
             if dry_run:

@@ -21,8 +21,10 @@ file, :mod:`crm_core.rules.settings`); it waits *in* the pool while it has no ow
 Every change of owner is a write of the record (so it is in ``change_log``) and a row of
 ``ownership_history`` with who made it, when and why.
 
-The clock of a record starts when its owner got it (``owned_since``; its creation time when an
-owner was set outside the rules). A follow-up is an activity of one of the pool's
+The clock of a record starts when its owner got it (``owned_since``). An owner set outside the
+rules (a sync, a person, SQL) is found in the change feed by
+:func:`record_outside_owner_changes`, which logs it and starts that owner's clock; until it
+runs, such a record's clock is its creation time. A follow-up is an activity of one of the pool's
 ``followup_types``, logged by the record's owner, about the record (for an account: any
 activity rolled up to it), that happened no later than now.
 """
@@ -39,6 +41,7 @@ from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
+    Engine,
     and_,
     exists,
     func,
@@ -51,7 +54,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from crm_core.db import is_postgres
+from crm_core._follow import lock_cursor
+from crm_core.changes import Change, FeedPosition, read_changes
+from crm_core.db import ORIGIN_CRM, is_postgres, open_session
 from crm_core.errors import InvalidInput, NotFound
 from crm_core.models import (
     Account,
@@ -81,6 +86,7 @@ __all__ = [
     "history",
     "pool_model",
     "pool_status",
+    "record_outside_owner_changes",
     "recycle",
     "set_locked",
     "transfer",
@@ -508,6 +514,81 @@ def set_locked(
         actor_id=actor_id,
         now=now,
         reason=reason,
+    )
+
+
+OUTSIDE_CHANGES_CONSUMER = "ownership"
+"""The change-feed cursor of :func:`record_outside_owner_changes`."""
+
+
+def record_outside_owner_changes(engine: Engine, *, batch_size: int = 5000) -> int:
+    """Log the owner changes made outside the pool rules, and start the new owners' clocks.
+
+    A sync that maps an owner field, a person editing a record, or plain SQL can give an
+    account or a lead a new owner. Such a change is in ``change_log`` like any write, but
+    without ``owned_since``: the rules always set both. Each one found in the feed since the
+    last call becomes a row of ``ownership_history`` (action ``change``, with the origin and
+    actor of the write), and the record's ``owned_since`` becomes the time of the change, so
+    the new owner is not taken for a neglectful one. Returns how many were found.
+    """
+    found = 0
+    while True:
+        with open_session(engine, origin=ORIGIN_CRM) as session:
+            cursor = lock_cursor(session, OUTSIDE_CHANGES_CONSUMER)
+            changes, after = read_changes(
+                session,
+                FeedPosition.from_json(cursor.position),
+                entities=(Account.__tablename__, Lead.__tablename__),
+                limit=batch_size,
+            )
+            for change in changes:
+                if _is_outside_owner_change(change):
+                    _adopt_outside_change(session, change)
+                    found += 1
+            cursor.position = after.to_json()
+        if len(changes) < batch_size:
+            return found
+
+
+def _is_outside_owner_change(change: Change) -> bool:
+    changed = change.changed or {}
+    return (
+        change.op == "update"
+        and changed.get("owner_id") is not None
+        and "owned_since" not in changed
+    )
+
+
+def _adopt_outside_change(session: Session, change: Change) -> None:
+    model: PoolModel = Account if change.entity == Account.__tablename__ else Lead
+    owner = UUID(str((change.changed or {})["owner_id"]))
+    previous = session.scalar(
+        select(OwnershipHistory.to_owner_id)
+        .where(
+            OwnershipHistory.entity == change.entity,
+            OwnershipHistory.record_id == change.record_id,
+        )
+        .order_by(OwnershipHistory.at.desc(), OwnershipHistory.id.desc())
+        .limit(1)
+    )
+    record_pool = session.scalar(select(model.pool).where(model.id == change.record_id))
+    _record_history(
+        session,
+        entity=change.entity,
+        record_id=change.record_id,
+        pool=record_pool,
+        action="change",
+        from_owner=previous,
+        to_owner=owner,
+        actor_id=change.actor_id,
+        now=change.changed_at,
+        reason=f"owner set outside the pool rules (by {change.origin})",
+    )
+    session.execute(
+        update(model)
+        .where(model.id == change.record_id, model.owner_id == owner)
+        .values(owned_since=change.changed_at)
+        .execution_options(synchronize_session=False)
     )
 
 

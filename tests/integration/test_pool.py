@@ -36,6 +36,7 @@ from crm_core.rules.pool import (
     give_back,
     history,
     pool_status,
+    record_outside_owner_changes,
     recycle,
     set_locked,
     transfer,
@@ -504,3 +505,34 @@ def test_one_persons_simultaneous_claims_never_pass_the_cap_together(pg: Databas
             select(func.count()).select_from(Account).where(Account.owner_id == wang)
         )
     assert held == 3
+
+
+def test_an_owner_set_outside_the_rules_is_logged_and_starts_their_clock(db: Database) -> None:
+    from crm_core import records
+    from crm_core.models import utcnow
+
+    wang, li = add_user(db, "wang"), add_user(db, "li")
+    account = add_account(db, "杭州华信", pool="east")
+    claimed_at = utcnow() - timedelta(days=40)
+    do_claim(db, "east", account, wang, claimed_at)
+    with open_session(db.engine, origin="kingdee") as session:  # the ERP names a new owner
+        stored = session.get(Account, account)
+        assert stored is not None
+        records.update(session, Account, account, {"owner_id": li}, expected_version=stored.version)
+    with open_session(db.engine) as session:  # a plain SQL write, owner unchanged: ignored
+        session.execute(Account.__table__.update().values(phone="0571-1"))
+        session.commit()
+
+    assert record_outside_owner_changes(db.engine) == 1
+    assert record_outside_owner_changes(db.engine) == 0  # each change is logged once
+
+    with open_session(db.engine) as session:
+        entry = history(session, account)[-1]
+        assert (entry.action, entry.from_owner_id, entry.to_owner_id) == ("change", wang, li)
+        assert entry.reason == "owner set outside the pool rules (by kingdee)"
+        record = session.get(Account, account)
+        assert record is not None
+        assert record.owned_since == entry.at
+        assert utcnow() - entry.at < timedelta(minutes=5)
+    # Wang's claim is 40 days old, but Li got the account just now: nothing is due.
+    assert do_recycle(db, utcnow() + timedelta(hours=1)).recycled["east"] == 0
