@@ -66,7 +66,7 @@ def reminders_list(
         wanted = owner.strip().casefold()
         collected = [item for item in collected if (item.email or "").casefold() == wanted]
     for item in collected:
-        _render_owner(item, settings.zone)
+        _render_owner(item, item.zone(settings.zone))
     if not collected:
         whose = owner if owner is not None else "anyone"
         out.print(f"No reminders for {whose} within {horizon}.", highlight=False)
@@ -97,7 +97,7 @@ def reminders_send(
     if dry_run:
         for item in report.reminders:
             out.print(f"\n@{item.name} <{item.email or '-'}>", highlight=False)
-            out.print(render(item, settings.zone), highlight=False)
+            out.print(render(item, item.zone(settings.zone)), highlight=False)
         out.print(f"Dry run: {len(report.reminders)} user(s) would be reminded; nothing sent.")
         return
     out.print(

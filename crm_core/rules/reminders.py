@@ -16,12 +16,14 @@ read with one query for every owner at once.
 
 :func:`send_reminders` queues one notification per owner (:func:`crm_core.rules.notify.notify`)
 to the default channel, @-mentioning the owner, with the key
-``reminders:<owner id>:<local date>`` (the date in the rules' time zone): running it again the
+``reminders:<owner id>:<local date>`` (the date in the owner's own time zone, ``users.time_zone``,
+else the rules'; times in the message too): running it again the
 same day queues nothing more. Then it delivers what is due.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -30,6 +32,7 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
@@ -57,6 +60,8 @@ __all__ = [
 
 KIND = "reminders"
 """The kind of the reminder notifications."""
+
+log = logging.getLogger(__name__)
 
 _SECTION_LIMIT = 10
 """Items of one kind named one by one in a message; the rest are counted."""
@@ -107,6 +112,18 @@ class OwnerReminders:
     tasks: tuple[TaskReminder, ...] = ()
     follow_ups: tuple[FollowUpReminder, ...] = ()
     recycles: tuple[UpcomingRecycle, ...] = ()
+    time_zone: str | None = None
+    """The user's own time zone (``users.time_zone``), if set."""
+
+    def zone(self, default: tzinfo) -> tzinfo:
+        """The time zone to show the user times in: their own when it is a known one, else
+        ``default`` (the rules file's)."""
+        if self.time_zone:
+            try:
+                return ZoneInfo(self.time_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning("user %s has an unknown time zone %r", self.name, self.time_zone)
+        return default
 
     @property
     def overdue(self) -> int:
@@ -187,7 +204,7 @@ def collect_reminders(
     if not owner_ids:
         return []
     users = session.execute(
-        select(User.id, User.name, User.email, User.phone)
+        select(User.id, User.name, User.email, User.phone, User.time_zone)
         .where(User.id.in_(sorted(owner_ids)), User.is_active.is_(True), User.deleted_at.is_(None))
         .order_by(User.name, User.id)
     )
@@ -200,8 +217,9 @@ def collect_reminders(
             tasks=tuple(sorted(tasks.get(user_id, ()), key=lambda t: (t.at, t.title))),
             follow_ups=tuple(sorted(follow_ups.get(user_id, ()), key=lambda f: f.at)),
             recycles=tuple(sorted(warned.get(user_id, ()), key=lambda r: (r.due_at, r.label))),
+            time_zone=time_zone,
         )
-        for user_id, name, email, phone in users
+        for user_id, name, email, phone, time_zone in users
     ]
 
 
@@ -322,10 +340,10 @@ def send_reminders(
                     session,
                     settings.notifications,
                     kind=KIND,
-                    text=render(owner, settings.zone),
+                    text=render(owner, owner.zone(settings.zone)),
                     channel=None,
                     recipient_id=owner.owner_id,
-                    key=reminder_key(owner.owner_id, now, settings.zone),
+                    key=reminder_key(owner.owner_id, now, owner.zone(settings.zone)),
                     now=now,
                 )
             )

@@ -357,3 +357,23 @@ def test_parse_horizon(text: str, span: timedelta) -> None:
 def test_parse_horizon_refuses_what_it_does_not_know(text: str) -> None:
     with pytest.raises(InvalidInput, match="is not a horizon"):
         parse_horizon(text)
+
+
+def test_an_owner_in_another_time_zone_gets_their_own_day_and_times(
+    db: Database, wecom: WeComRobotEmulator
+) -> None:
+    emily = user(db, "Emily Carter", "emily@example.com", time_zone="Europe/London")
+    task(db, emily, "Call ACME", due_at=datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+
+    # 01:30 UTC on 1 June is 02:30 on 1 June in London (BST, UTC+1).
+    report = send_reminders(db.engine, SETTINGS, NOW, DAY)
+
+    assert report.queued == 1
+    [note] = outbox(db)
+    assert note.key == f"reminders:{emily}:2026-06-01"
+    [message] = wecom.messages
+    assert "2026-06-01 10:00 Call ACME" in message.content  # 09:00 UTC is 10:00 in London
+    later = send_reminders(db.engine, SETTINGS, datetime(2026, 6, 1, 22, 59, tzinfo=UTC), DAY)
+    assert later.queued == 0  # 23:59 in London, the same day (already 2 June in Shanghai)
+    next_day = send_reminders(db.engine, SETTINGS, datetime(2026, 6, 1, 23, 0, tzinfo=UTC), DAY)
+    assert next_day.queued == 1  # midnight in London (07:00 in Shanghai, already 2 June there)
