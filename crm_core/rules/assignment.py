@@ -54,6 +54,8 @@ class Member:
     email: str | None
     quota: int | None
     held: int
+    team_id: UUID | None = None
+    """The rule's team, when the member is in it: an assigned lead joins that team."""
 
     @property
     def room(self) -> int | None:
@@ -118,6 +120,8 @@ def waiting_leads(session: Session, lead_ids: Sequence[UUID] | None = None) -> l
 def rule_members(session: Session, rule: AssignmentRule) -> list[Member]:
     """The rule's active members in round-robin order, with their quotas and open leads."""
     users: dict[UUID, User] = {}
+    team_id: UUID | None = None
+    team_members: set[UUID] = set()
     if rule.team is not None:
         team_id = session.scalar(
             select(Team.id).where(Team.name == rule.team, Team.deleted_at.is_(None))
@@ -130,6 +134,7 @@ def rule_members(session: Session, rule: AssignmentRule) -> list[Member]:
             .where(TeamMember.team_id == team_id, TeamMember.deleted_at.is_(None))
         ):
             users[user.id] = user
+            team_members.add(user.id)
     if rule.users:
         found = {
             user.email: user
@@ -158,6 +163,7 @@ def rule_members(session: Session, rule: AssignmentRule) -> list[Member]:
             email=user.email,
             quota=rule.quotas.get(user.email or "", rule.quota),
             held=int(held.get(user.id, 0)),
+            team_id=team_id if user.id in team_members else None,
         )
         for user in active
     ]
@@ -277,10 +283,13 @@ def assign_leads(
 def _give(
     session: Session, lead_id: UUID, member: Member, rule: AssignmentRule, now: datetime
 ) -> bool:
+    values: dict[str, Any] = {"owner_id": member.user_id, "owned_since": now}
+    if member.team_id is not None:
+        values["team_id"] = member.team_id
     taken = session.execute(
         update(Lead)
         .where(Lead.id == lead_id, Lead.owner_id.is_(None), Lead.pool.is_(None))
-        .values(owner_id=member.user_id, owned_since=now)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]

@@ -70,6 +70,8 @@ class _Loader:
         self.pending: dict[str, list[Entity]] = {}
         self.stages: dict[str, UUID] = {}
         self.pipeline_id: UUID | None = None
+        self.team_of: dict[str, UUID] = {}
+        """The team of each user, by the user's key."""
         self.now = utcnow()
 
     def add(self, record: Entity) -> None:
@@ -109,6 +111,7 @@ class _Loader:
                 )
             )
             self.add(TeamMember(team_id=team_id, user_id=user_id, role="member"))
+            self.team_of[user["key"]] = team_id
 
     def _pipelines(self) -> None:
         for pipeline in self.data["pipelines"]:
@@ -160,6 +163,7 @@ class _Loader:
                 province=data["province"],
                 country=data["country"],
                 owner_id=owner_id,
+                team_id=self._team(data.get("owner")),
                 source="sample",
                 status="customer",
             )
@@ -208,6 +212,7 @@ class _Loader:
                     expected_close_date=date.fromisoformat(opportunity["expected_close"]),
                     closed_at=self.now if stage in {"won", "lost"} else None,
                     owner_id=_user(opportunity.get("owner")),
+                    team_id=self._team(opportunity.get("owner")),
                 )
             )
         for activity in data["activities"]:
@@ -240,8 +245,14 @@ class _Loader:
                 city=data["city"],
                 province=data["province"],
                 owner_id=_user(data.get("owner")),
+                team_id=self._team(data.get("owner")),
             )
         )
+
+    def _team(self, user_key: str | None) -> UUID | None:
+        """The team of the owner (a user's key), as records of the sample are in their
+        owner's team."""
+        return self.team_of.get(user_key) if user_key else None
 
 
 def _user(key: str | None) -> UUID | None:

@@ -130,6 +130,8 @@ def test_each_assignment_is_recorded_logged_and_announced_to_the_owner(db: Datab
         lead = session.get(Lead, leads[0])
         assert lead is not None
         assert lead.owned_since == NOW
+        team = session.scalar(select(Team.id).where(Team.name == "华东销售部"))
+        assert lead.team_id == team  # the lead joins the team of the rule
 
 
 def test_capacity_fills_the_most_room_first_and_skips_full_members(db: Database) -> None:
