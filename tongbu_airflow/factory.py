@@ -35,7 +35,7 @@ from typing import Any
 
 import pendulum
 import yaml
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 
 from tongbu_airflow.hooks import AlertHook, connection_environment
 
@@ -340,7 +340,12 @@ def housekeeping_dag(schedule: str = "0 2 * * *") -> DAG:
 
 
 def _rules_dag(
-    dag_id: str, description: str, schedule: str, job: str, doc: str, **arguments: Any
+    dag_id: str,
+    description: str,
+    schedule: str | AssetOrTimeSchedule,
+    job: str,
+    doc: str,
+    **arguments: Any,
 ) -> DAG:
     with DAG(
         dag_id=dag_id,
@@ -371,11 +376,15 @@ def pool_recycle_dag(schedule: str = "0 2 * * *") -> DAG:
 
 
 def lead_assignment_dag(schedule: str = "*/5 * * * *") -> DAG:
-    """Every few minutes: new leads, whatever brought them in, get an owner by the rules."""
+    """Every few minutes, and as soon as a sync has pulled leads (the asset
+    ``tongbu://crm/lead``): new leads, whatever brought them in, get an owner by the rules."""
     return _rules_dag(
         "lead-assignment",
         "Assign new leads by the assignment rules and tell their owners",
-        schedule,
+        AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(schedule, timezone="Asia/Shanghai"),
+            assets=[entity_asset("leads")],
+        ),
         "assign_job",
         "Assign the waiting leads, then deliver the notifications.",
     )
