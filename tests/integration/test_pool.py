@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from crm_core.db import open_session
 from crm_core.errors import ConfigError, InvalidInput
@@ -520,7 +520,7 @@ def test_an_owner_set_outside_the_rules_is_logged_and_starts_their_clock(db: Dat
         assert stored is not None
         records.update(session, Account, account, {"owner_id": li}, expected_version=stored.version)
     with open_session(db.engine) as session:  # a plain SQL write, owner unchanged: ignored
-        session.execute(Account.__table__.update().values(phone="0571-1"))
+        session.execute(update(Account).values(phone="0571-1"))
         session.commit()
 
     assert record_outside_owner_changes(db.engine) == 1
