@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm_core import records
 from crm_core.db import ORIGIN_CRM, open_session
-from crm_core.errors import ConfigError
 from crm_core.models import Activity, ActivityType, Lead, LeadStatus
+from crm_core.rules._yaml import load_yaml_model
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
@@ -194,22 +193,13 @@ def load_model(path: Path | str | None = None) -> ScoringModel:
     Raises :class:`ConfigError` naming the file and the offending field when it is not valid.
     """
     path = Path(path) if path is not None else DEFAULT_MODEL_PATH
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"cannot read the scoring model {path}: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: a scoring model holds a mapping (fields, activities, bands)")
-    try:
-        return ScoringModel.model_validate(document)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors(include_url=False)
-        )
-        raise ConfigError(f"{path}: {problems}") from error
+    return load_yaml_model(
+        path,
+        ScoringModel,
+        what="the scoring model",
+        holds="fields, activities, bands",
+        missing=f"cannot read the scoring model {path}: no such file",
+    )
 
 
 def default_model() -> ScoringModel:

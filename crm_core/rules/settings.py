@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crm_core.errors import ConfigError
 from crm_core.models import ActivityType
+from crm_core.rules._yaml import load_yaml_model
 
 __all__ = [
     "DEFAULT_RULES_PATH",
@@ -300,25 +300,10 @@ def rules_path(path: Path | str | None = None) -> Path:
 def load_rules(path: Path | str | None = None) -> RulesSettings:
     """Read and validate the rules file; :class:`ConfigError` names the file and the field."""
     chosen = rules_path(path)
-    try:
-        document = yaml.safe_load(chosen.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"no rules file at {chosen}: write one (see rules/README.md) or set {RULES_ENV}"
-        ) from None
-    except OSError as error:
-        raise ConfigError(f"cannot read the rules file {chosen}: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{chosen}: not valid YAML: {error}") from error
-    if document is None:
-        document = {}
-    if not isinstance(document, dict):
-        raise ConfigError(f"{chosen}: the rules file holds a mapping (pools, assignment...)")
-    try:
-        return RulesSettings.model_validate(document)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or 'file'}: {problem['msg']}"
-            for problem in error.errors(include_url=False)
-        )
-        raise ConfigError(f"{chosen}: {problems}") from error
+    return load_yaml_model(
+        chosen,
+        RulesSettings,
+        what="the rules file",
+        holds="pools, assignment, notifications",
+        missing=f"no rules file at {chosen}: write one (see rules/README.md) or set {RULES_ENV}",
+    )
