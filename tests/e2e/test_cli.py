@@ -80,14 +80,14 @@ def test_db_upgrade_current_and_downgrade(fresh_url: str) -> None:
     assert result.returncode == 0
     assert "has no Tongbu schema yet" in result.stdout
 
-    assert "is at revision 0006" in tongbu("db", "upgrade", url=fresh_url).stdout
+    assert "is at revision 0007" in tongbu("db", "upgrade", url=fresh_url).stdout
     assert "(the newest)" in tongbu("db", "current", url=fresh_url).stdout
 
     result = tongbu("db", "downgrade", "-1", url=fresh_url)
     assert result.returncode == 0
-    assert "is at revision 0005" in result.stdout
-    assert "0005; the newest is 0006" in tongbu("db", "current", url=fresh_url).stdout
-    assert "is at revision 0006" in tongbu("db", "upgrade", url=fresh_url).stdout
+    assert "is at revision 0006" in result.stdout
+    assert "0006; the newest is 0007" in tongbu("db", "current", url=fresh_url).stdout
+    assert "is at revision 0007" in tongbu("db", "upgrade", url=fresh_url).stdout
 
     result = tongbu("db", "downgrade", "base", url=fresh_url)
     assert result.returncode == 0
