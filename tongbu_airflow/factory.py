@@ -251,18 +251,41 @@ def pipeline_dag(name: str, folder: Path | None = None) -> DAG:
 # --------------------------------------------------------------------------- maintenance
 
 
+def _scheduled_dag(
+    dag_id: str,
+    description: str,
+    schedule: Any,
+    *,
+    retries: int,
+    retry_delay: int,
+    tag: str,
+    start_date: datetime = START,
+    **extra: Any,
+) -> DAG:
+    """A DAG of Tongbu's: no catch-up, one run at a time, retries with backoff and alerts."""
+    return DAG(
+        dag_id=dag_id,
+        description=description,
+        schedule=schedule,
+        start_date=start_date,
+        catchup=False,
+        max_active_runs=1,
+        default_args=_default_args(retries=retries, retry_delay=retry_delay),
+        tags=["tongbu", tag],
+        **extra,
+    )
+
+
 def dedup_dag(entity: str) -> DAG:
     """Dedup of ``account`` or ``contact`` records, run after the syncs that feed them (it is
     scheduled on their asset), merging what is sure and holding back the rest."""
-    with DAG(
-        dag_id=f"dedup-{entity}s",
-        description=f"Merge duplicate {entity}s of the CRM core after the syncs that feed them",
-        schedule=[entity_asset(f"{entity}s")],
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=_default_args(retries=2, retry_delay=300),
-        tags=["tongbu", "dedup"],
+    with _scheduled_dag(
+        f"dedup-{entity}s",
+        f"Merge duplicate {entity}s of the CRM core after the syncs that feed them",
+        [entity_asset(f"{entity}s")],
+        retries=2,
+        retry_delay=300,
+        tag="dedup",
     ) as dag:
         arguments = {"entity": entity, "apply": True}
         _job_task("dedup", "Find and merge the duplicates.", "dedup_job", arguments)
@@ -272,14 +295,13 @@ def dedup_dag(entity: str) -> DAG:
 def migrate_dag() -> DAG:
     """A migration of legacy data, triggered by hand with the source and the mapping as
     parameters (the same as ``tongbu migrate run``)."""
-    with DAG(
-        dag_id="migrate",
-        description="Migrate a legacy source (CSV, Excel, SQL) into the CRM core",
-        schedule=None,
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=_default_args(retries=0, retry_delay=60),
+    with _scheduled_dag(
+        "migrate",
+        "Migrate a legacy source (CSV, Excel, SQL) into the CRM core",
+        None,
+        retries=0,
+        retry_delay=60,
+        tag="migrate",
         params={
             "source": Param("", type="string", description="A file, or a database URL"),
             "mapping": Param(
@@ -291,7 +313,6 @@ def migrate_dag() -> DAG:
             "chunk_size": Param(5000, type="integer", minimum=1),
             "resume": Param(None, type=["null", "string"], description="A run id to resume"),
         },
-        tags=["tongbu", "migrate"],
     ) as dag:
 
         @task(task_id="migrate")
@@ -315,15 +336,13 @@ def migrate_dag() -> DAG:
 
 def housekeeping_dag(schedule: str = "0 2 * * *") -> DAG:
     """Nightly: retry what waits in quarantine, and drop the run history past its retention."""
-    with DAG(
-        dag_id="housekeeping",
-        description="Retry quarantined records; keep 90 days of run history",
-        schedule=schedule,
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=_default_args(retries=2, retry_delay=300),
-        tags=["tongbu", "maintenance"],
+    with _scheduled_dag(
+        "housekeeping",
+        "Retry quarantined records; keep 90 days of run history",
+        schedule,
+        retries=2,
+        retry_delay=300,
+        tag="maintenance",
     ) as dag:
 
         @task(task_id="housekeeping")
@@ -347,15 +366,14 @@ def _rules_dag(
     doc: str,
     **arguments: Any,
 ) -> DAG:
-    with DAG(
-        dag_id=dag_id,
-        description=description,
-        schedule=schedule,
+    with _scheduled_dag(
+        dag_id,
+        description,
+        schedule,
+        retries=2,
+        retry_delay=120,
+        tag="rules",
         start_date=SALES_START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=_default_args(retries=2, retry_delay=120),
-        tags=["tongbu", "rules"],
     ) as dag:
         # The rules file is found wherever the worker's directory is.
         rules = os.environ.get(RULES_ENV) or str(ROOT / "rules" / "crm.yaml")
