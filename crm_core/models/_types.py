@@ -36,8 +36,26 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 def new_id() -> UUID:
     """A new record id: a UUIDv7 (RFC 9562), so ids sort by creation time and index inserts
     stay local. 48 bits of Unix milliseconds, then 74 random bits."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10))
+    value = (time.time_ns() // 1_000_000) << 80 | _random_bits()
     return UUID(int=value & _UUID7_CLEAR | _UUID7_SET)
+
+
+_RANDOM_POOL: list[int] = []
+"""80-bit random numbers from one ``os.urandom`` call, taken one per id: a system call per id
+cost more than the rest of making it. (``list.pop`` and ``extend`` are atomic, so threads may
+share the pool; a forked child empties it, so no two processes take the same numbers.)"""
+
+
+def _random_bits() -> int:
+    try:
+        return _RANDOM_POOL.pop()
+    except IndexError:
+        block = os.urandom(10 * 512)
+        _RANDOM_POOL.extend(int.from_bytes(block[i : i + 10]) for i in range(0, len(block), 10))
+        return _RANDOM_POOL.pop()
+
+
+os.register_at_fork(after_in_child=_RANDOM_POOL.clear)
 
 
 _UUID7_CLEAR = ~(0xF << 76 | 0x3 << 62)
