@@ -154,28 +154,7 @@ def bulk_upsert(
     stored = batch.stored(session)
     batch.reject_unique_clashes(session, stored)
 
-    create_keys: list[Any] = []
-    create_ids: list[UUID] = []
-    update_keys: list[Any] = []
-    targets: list[tuple[UUID, int]] = []
-    for row_key in batch.latest:
-        current = stored.get(row_key)
-        if current is None:
-            given = batch.given_id(row_key)
-            record_id = given if given is not None else new_id()
-            create_keys.append(row_key)
-            create_ids.append(record_id)
-        else:
-            record_id = current["id"]
-            if any(current[name] != batch.value(name, row_key) for name in plan.data_fields):
-                update_keys.append(row_key)
-                targets.append((record_id, current["version"]))
-            else:
-                result.unchanged += 1
-        positions = batch.indices[row_key]
-        for position in positions:
-            result.ids[position] = record_id
-        result.superseded += len(positions) - 1
+    create_keys, create_ids, update_keys, targets = _sort_out(batch, stored, result)
     result.rejected = sorted(batch.rejected, key=lambda rejected: rejected.index)
 
     writer = writer_for(session)
@@ -192,3 +171,47 @@ def bulk_upsert(
             )
         result.updated = len(update_keys)
     return result
+
+
+def _sort_out(
+    batch: Batch, stored: Mapping[Any, Mapping[str, Any]], result: BulkResult
+) -> tuple[list[Any], list[UUID], list[Any], list[tuple[UUID, int]]]:
+    """Which keys of the batch are created (with their new ids) and which updated (with the
+    id and version they are expected at); note every row's record id and the unchanged and
+    superseded rows in ``result``."""
+    given = batch.columns.get("id")
+    positions = batch.latest.values()
+    if not stored:  # a load of new records: nothing to compare
+        create_keys = list(batch.latest)
+        if given is None:
+            create_ids = [new_id() for _ in create_keys]
+        else:
+            create_ids = [given[p] if given[p] is not None else new_id() for p in positions]
+        update_keys: list[Any] = []
+        targets: list[tuple[UUID, int]] = []
+        for position, record_id in zip(positions, create_ids, strict=True):
+            result.ids[position] = record_id
+    else:
+        create_keys, create_ids, update_keys, targets = [], [], [], []
+        fields = batch.plan.data_fields
+        for row_key, position in batch.latest.items():
+            current = stored.get(row_key)
+            if current is None:
+                new = given[position] if given is not None else None
+                record_id = new if new is not None else new_id()
+                create_keys.append(row_key)
+                create_ids.append(record_id)
+            else:
+                record_id = current["id"]
+                if any(current[name] != batch.columns[name][position] for name in fields):
+                    update_keys.append(row_key)
+                    targets.append((record_id, current["version"]))
+                else:
+                    result.unchanged += 1
+            result.ids[position] = record_id
+    for row_key, repeated in batch.repeats.items():
+        written_to = result.ids[batch.latest[row_key]]
+        for position in repeated:
+            result.ids[position] = written_to
+        result.superseded += len(repeated) - 1
+    return create_keys, create_ids, update_keys, targets

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import eq, itemgetter, methodcaller
 from typing import Any
 from uuid import UUID
 
@@ -38,21 +40,18 @@ class Batch:
     """The checked values of each field, one per input row."""
     latest: dict[Any, int] = field(default_factory=dict)
     """For each key, the position of its last row: the one that is written."""
-    indices: dict[Any, list[int]] = field(default_factory=dict)
-    """For each key, the positions of all its rows."""
+    repeats: dict[Any, list[int]] = field(default_factory=dict)
+    """For each key given to more than one row, the positions of all its rows."""
     rejected: list[Rejected] = field(default_factory=list)
 
     def check(self) -> None:
         """Check every value; reject rows that do not fit; find each row's key."""
         plan, rows = self.plan, self.rows
-        wanted = set(plan.fields)
-        errors: dict[int, str] = {
-            i: "the row's fields differ from the first row's"
-            for i, row in enumerate(rows)
-            if row.keys() != wanted
-        }
+        errors = self._odd_rows()
         for name, check in zip(plan.fields, plan.checks, strict=True):
-            values = [row.get(name) for row in rows]
+            values = (
+                [row.get(name) for row in rows] if errors else list(map(itemgetter(name), rows))
+            )
             for i, reason in check(values).items():
                 errors.setdefault(i, reason)
             self.columns[name] = values
@@ -60,18 +59,42 @@ class Batch:
             keys = self.columns[plan.key]
         else:
             keys = self.columns["id"] = [new_id() for _ in rows]
-        for i, given in enumerate(keys):
-            if i in errors:
-                continue
-            key = given
-            if key is None:
-                if plan.key != "id":
-                    errors[i] = f"{plan.key} is missing"
-                    continue
-                key = keys[i] = new_id()
-            self.latest[key] = i
-            self.indices.setdefault(key, []).append(i)
+        self._index(keys, errors)
         self.rejected.extend(Rejected(i, rows[i], reason) for i, reason in sorted(errors.items()))
+
+    def _odd_rows(self) -> dict[int, str]:
+        """The rows whose fields are not the plan's (one pass in C when all are)."""
+        wanted = set(self.plan.fields)
+        if all(map(eq, map(methodcaller("keys"), self.rows), repeat(wanted))):
+            return {}
+        return {
+            i: "the row's fields differ from the first row's"
+            for i, row in enumerate(self.rows)
+            if row.keys() != wanted
+        }
+
+    def _index(self, keys: list[Any], errors: dict[int, str]) -> None:
+        """Find the row of each key (adding to ``errors`` the rows without one)."""
+        if any(key is None for key in keys):
+            for i, key in enumerate(keys):
+                if key is None and i not in errors:
+                    if self.plan.key != "id":
+                        errors[i] = f"{self.plan.key} is missing"
+                    else:
+                        keys[i] = new_id()
+        positions: Sequence[int] = range(len(keys))
+        if errors:
+            positions = [i for i in positions if i not in errors]
+        self.latest = {keys[i]: i for i in positions}  # a repeated key: its last row wins
+        if len(self.latest) < len(positions):
+            every: dict[Any, list[int]] = {}
+            for i in positions:
+                every.setdefault(keys[i], []).append(i)
+            self.repeats = {key: rows for key, rows in every.items() if len(rows) > 1}
+
+    def positions(self, key: Any) -> list[int]:
+        """The positions of every row of ``key``."""
+        return self.repeats.get(key) or [self.latest[key]]
 
     def value(self, name: str, key: Any) -> Any:
         """The value of field ``name`` in the row written for ``key``."""
@@ -84,8 +107,10 @@ class Batch:
 
     def reject(self, key: Any, reason: str) -> None:
         """Reject every row of one key."""
+        positions = self.positions(key)
         del self.latest[key]
-        self.rejected.extend(Rejected(i, self.rows[i], reason) for i in self.indices.pop(key))
+        self.repeats.pop(key, None)
+        self.rejected.extend(Rejected(i, self.rows[i], reason) for i in positions)
 
     def reject_dangling_references(self, session: Session) -> None:
         """Reject rows that point at records that do not exist (an owner, an account...)."""

@@ -142,7 +142,17 @@ class _PostgresWriter:
 
 def _copy_text(column_type: Any, values: list[Any]) -> list[Any]:
     """Values of a column as the text COPY reads: psycopg then writes plain strings, more than
-    twice as fast as adapting each UUID, datetime or decimal object itself."""
+    twice as fast as adapting each UUID, datetime or decimal object itself. (A UUID is written
+    as 32 hex digits, which PostgreSQL reads as well as the dashed form and Python makes
+    faster.)"""
+    if isinstance(column_type, UTCDateTime):
+        # Mostly one stamp repeated (created_at, synced_at...): each distinct time is written
+        # out once.
+        texts: dict[datetime, str] = {}
+        return [
+            None if v is None else texts[v] if v in texts else texts.setdefault(v, v.isoformat())
+            for v in values
+        ]
     for python_type, convert in _POSTGRES_TEXT:
         if isinstance(column_type, python_type):
             return [convert(v) if v is not None else None for v in values]
@@ -150,8 +160,7 @@ def _copy_text(column_type: Any, values: list[Any]) -> list[Any]:
 
 
 _POSTGRES_TEXT: tuple[tuple[type[Any], Callable[[Any], str]], ...] = (
-    (Uuid, str),
-    (UTCDateTime, lambda value: value.isoformat()),
+    (Uuid, lambda value: format(value.int, "032x") if type(value) is UUID else str(value)),
     (ExactDecimal, str),
     (Date, lambda value: value.isoformat()),
     (JSON, lambda value: json.dumps(value, ensure_ascii=False)),
