@@ -13,13 +13,27 @@ What is measured, per backend (SQLite and PostgreSQL), each run on fresh databas
    ``INSERT`` in one transaction, in a separate file with Tongbu's settings (WAL,
    ``synchronous=NORMAL``). Printed: both rates and their ratio (targets: at least 0.4 on
    PostgreSQL, 0.5 on SQLite). The time it takes only to generate the rows is printed too: it
-   is in both rates (on PostgreSQL the server works on the other core meanwhile).
-3. **Check** -- ``accounts`` holds N rows and ``change_log`` N rows with op ``insert`` and
-   origin ``migration``.
-4. **Peak memory** -- the bulk load runs in a child process (this script, re-invoked with hidden
+   is in both rates and in the floor's below (on PostgreSQL the server works on the other core
+   meanwhile).
+3. **Floor** -- the same rows (same seed, same streaming generator, generation timed as in the
+   raw baseline) written the fastest plain way straight into the real ``accounts`` table of
+   another freshly migrated database, with its constraints, indexes and change capture on, and
+   no Tongbu code in the path: PostgreSQL ``COPY accounts (id, <the 8 fields>) FROM STDIN`` in
+   one transaction that sets ``tongbu.origin`` to ``migration`` as the hub does; SQLite
+   ``executemany`` of an ``INSERT`` into ``accounts`` in one ``BEGIN IMMEDIATE`` transaction
+   with Tongbu's connection settings and its write-context row (origin ``migration``). The ids
+   are given in ascending order (UUIDv7 layout, as Tongbu's; the schema's default, random
+   UUIDs, would scatter the primary-key inserts and make the floor slower than a real loader);
+   the other columns take the schema's defaults (timestamps, version, status...). It is the
+   most any bulk API can reach on this schema: printed are its rate, floor / raw (if it is
+   below the target, no implementation of the bulk load can meet it) and bulk / floor (how
+   close Tongbu's bulk load gets to it). Checked as below.
+4. **Check** -- ``accounts`` holds N rows and ``change_log`` N rows with op ``insert`` and
+   origin ``migration`` (after the bulk load, and after the floor on its own database).
+5. **Peak memory** -- the bulk load runs in a child process (this script, re-invoked with hidden
    flags), whose ``ru_maxrss`` covers that phase only; it is measured for N/10 (on a scratch
    database) and for N. Flat memory means a ratio near 1 (both include the imports, ~60 MB).
-5. **Search** -- the first ``crm_core.search.refresh_index`` after the load (it indexes all N
+6. **Search** -- the first ``crm_core.search.refresh_index`` after the load (it indexes all N
    accounts: part of the cost of a bulk load), then Q queries through
    ``crm_core.search.search(engine, q, limit=20)`` with its default ``refresh=True``: about 40 %
    fragments of names (a brand such as 华信, or 华信电子), 20 % whole names, 25 % phones of
@@ -80,6 +94,13 @@ RATIO_TARGETS = {"postgresql": 0.4, "sqlite": 0.5}
 P95_TARGET_MS = 50.0
 FLAT_MEMORY_RATIO = 1.2
 """No number is asked for; a peak at N at most this many times the peak at N/10 counts as flat."""
+FLOOR_ORIGIN = "migration"
+"""The origin the floor's writes are tagged with, as the bulk load's are."""
+FLOOR_WHAT = (
+    "the fastest plain write into accounts with capture on: the most any bulk API can reach"
+)
+SQLITE_CACHE_KIB = 64 * 1024
+"""The page cache Tongbu's SQLite connections use (``crm_core.db``), for the floor's connection."""
 
 _START = time.time()
 """When the benchmark started (children are told the parent's, so all stamps share one clock)."""
@@ -626,6 +647,108 @@ def _raw_sqlite(path: Path, rows: int, seed: int) -> tuple[float, int]:
     return seconds, stored[0] if stored else 0
 
 
+# --------------------------------------------------------------------------- floor
+
+
+def floor_load(backend: str, url: str, rows: int, seed: int) -> dict[str, Any]:
+    """Write the same rows the plainest fast way into ``accounts`` of a migrated database.
+
+    No Tongbu code runs: a ``COPY`` on PostgreSQL, an ``executemany`` on SQLite, each in one
+    transaction tagged with the origin ``migration`` the way the hub tags its writes, so the
+    change-capture triggers log every row as they do for the bulk load. The ids are given, in
+    ascending order (:func:`_ordered_ids`), the kindest order for the primary-key index; the
+    other columns not given take the schema's defaults. Return the figures (the caller checks
+    the counts).
+    """
+    if backend == "postgresql":
+        seconds = _floor_postgres(_plain_pg_url(url), rows, seed)
+        how = f"COPY accounts ({_FLOOR_COLUMNS}) FROM STDIN, one transaction"
+    else:
+        seconds = _floor_sqlite(Path(url.removeprefix("sqlite:///")), rows, seed)
+        how = f"executemany INSERT INTO accounts ({_FLOOR_COLUMNS}), one transaction"
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+        "method": how,
+        "what": FLOOR_WHAT,
+    }
+
+
+_FLOOR_COLUMNS = f"id, {_BARE_COLUMNS}"
+_UUID7_VERSION_BITS = 0x7 << 76 | 0x2 << 62
+"""Version 7 and variant ``10`` of RFC 9562, the layout of Tongbu's ids."""
+
+
+def _ordered_ids(count: int) -> Iterator[str]:
+    """``count`` ascending UUIDv7 ids as 32 hex digits: this millisecond, then a counter.
+
+    Tongbu's own ids are UUIDv7 too (random bits after the millisecond); ids in ascending
+    order are the cheapest any loader can give the primary-key index. The schema's default
+    (random UUIDs) would scatter the inserts over that index and make the floor slower than
+    a loader that gives its ids, so it would not be a floor.
+    """
+    base = (time.time_ns() // 1_000_000) << 80 | _UUID7_VERSION_BITS
+    for counter in range(count):
+        yield f"{base | counter:032x}"
+
+
+def _floor_rows(seed: int, rows: int) -> Iterator[tuple[str, ...]]:
+    """The generated rows as tuples of the floor's columns (id first)."""
+    for record_id, row in zip(_ordered_ids(rows), generate_rows(seed, rows), strict=True):
+        yield (record_id, *_ROW_VALUES(row))
+
+
+def _floor_postgres(url: str, rows: int, seed: int) -> float:
+    """COPY into ``accounts``, in one transaction with ``tongbu.origin`` set as the hub sets it."""
+    with psycopg.connect(url) as connection:
+        started = perf_counter()
+        connection.execute(
+            "SELECT set_config('tongbu.origin', %s, true), set_config('tongbu.actor', '', true)",
+            (FLOOR_ORIGIN,),
+        )
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY accounts ({_FLOOR_COLUMNS}) FROM STDIN") as copy,
+        ):
+            for row in _floor_rows(seed, rows):
+                copy.write_row(row)
+        connection.commit()
+        return perf_counter() - started
+
+
+def _floor_sqlite(path: Path, rows: int, seed: int) -> float:
+    """executemany into ``accounts`` with Tongbu's connection settings, in one transaction.
+
+    The settings are those ``crm_core.db`` gives its connections (foreign keys on, WAL,
+    ``synchronous=NORMAL``, a 64 MB page cache); the write-context row tells the triggers the
+    origin, and is deleted before the commit, as a hub session does.
+    """
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+        started = perf_counter()
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(
+            "INSERT OR REPLACE INTO tongbu_write_context (id, origin, actor_id) "
+            "VALUES (1, ?, NULL)",
+            (FLOOR_ORIGIN,),
+        )
+        connection.executemany(
+            f"INSERT INTO accounts ({_FLOOR_COLUMNS}) "
+            f"VALUES ({', '.join('?' * (len(FIELDS) + 1))})",
+            _floor_rows(seed, rows),
+        )
+        connection.execute("DELETE FROM tongbu_write_context")
+        connection.execute("COMMIT")
+        return perf_counter() - started
+    finally:
+        connection.close()
+
+
 # --------------------------------------------------------------------------- check and search
 
 
@@ -820,6 +943,15 @@ def run_backend(
         if stats and not all(table["analyzed"] for table in stats.values()):
             _search_after_analyze(figures, url, generated.queries)
 
+    with fresh_database(backend, args.pg_admin_url, folder) as url:
+        migrate(url)
+        checkpoint(backend, _plain_pg_url(url))
+        log(f"{backend}: floor: plain write of the same {rows:,} rows into accounts (fresh db)")
+        floor = figures["floor"] = floor_load(backend, url, rows, args.seed)
+        log(f"{backend}: floor done in {floor['seconds']:.1f}s, {floor['rows_per_s']:,.0f} rows/s")
+        floor["check"] = verify(url, rows)
+        log(f"{backend}: checked the floor's counts: {floor['check']}")
+
     _derive(figures, generated)
     return figures
 
@@ -853,6 +985,15 @@ def _derive(figures: dict[str, Any], generated: GeneratorFigures) -> None:
         "load_and_index_rows_per_s": with_index,
         "load_and_index_ratio": with_index / raw["rows_per_s"],
     }
+    floor = figures["floor"]
+    floor_ratio = floor["rows_per_s"] / raw["rows_per_s"]
+    floor.update(
+        {
+            "floor_to_raw": floor_ratio,
+            "bulk_to_floor": bulk["rows_per_s"] / floor["rows_per_s"],
+            "target_reachable": floor_ratio >= RATIO_TARGETS[backend],
+        }
+    )
     probe = figures["probe"]
     memory_ratio = bulk["peak_rss_mb"] / probe["peak_rss_mb"]
     figures["memory"] = {
@@ -885,7 +1026,7 @@ def report(figures: dict[str, Any], generated: GeneratorFigures) -> None:
 
     console = Console(width=max(shutil.get_terminal_size((110, 24)).columns, 110))
     bulk, raw, index, search = (figures[k] for k in ("bulk", "raw", "index", "search"))
-    ratio, memory = figures["ratio"], figures["memory"]
+    ratio, memory, floor = figures["ratio"], figures["memory"], figures["floor"]
     table = Table(title=f"{figures['backend']}: {figures['rows']:,} accounts", title_justify="left")
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -897,14 +1038,30 @@ def report(figures: dict[str, Any], generated: GeneratorFigures) -> None:
         "raw load (bare table)", f"{raw['rows_per_s']:,.0f} rows/s", f"{raw['seconds']:.1f}s"
     )
     table.add_row(
+        "floor (plain write into accounts)",
+        f"{floor['rows_per_s']:,.0f} rows/s",
+        f"{floor['seconds']:.1f}s, capture on: the most any bulk API can reach",
+    )
+    table.add_row(
         "ratio Tongbu / raw",
         f"{ratio['value']:.3f}",
         f">= {ratio['target']}: {_verdict(ratio['met'])}",
     )
     table.add_row(
+        "ratio floor / raw",
+        f"{floor['floor_to_raw']:.3f}",
+        f">= {ratio['target']} needed to reach the target: "
+        + ("reachable" if floor["target_reachable"] else "[red]unreachable by any bulk load[/red]"),
+    )
+    table.add_row(
+        "ratio bulk / floor",
+        f"{floor['bulk_to_floor']:.3f}",
+        "how close Tongbu's bulk load gets to the floor",
+    )
+    table.add_row(
         "  (generating the rows alone)",
         f"{generated.rows_per_s:,.0f} rows/s",
-        f"{generated.seconds:.1f}s, in both figures above",
+        f"{generated.seconds:.1f}s, in the three rates above",
     )
     table.add_row(
         "first refresh_index",
@@ -921,6 +1078,12 @@ def report(figures: dict[str, Any], generated: GeneratorFigures) -> None:
         "ok",
         f"{figures['check']['accounts']:,} accounts, "
         f"{figures['check']['change_log_migration_inserts']:,} logged inserts (migration)",
+    )
+    table.add_row(
+        "floor check",
+        "ok",
+        f"{floor['check']['accounts']:,} accounts, "
+        f"{floor['check']['change_log_migration_inserts']:,} logged inserts (migration)",
     )
     table.add_row(
         f"peak RSS (ru_maxrss) at {memory['rows_small']:,} / {memory['rows_large']:,} rows",

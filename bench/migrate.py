@@ -2,14 +2,29 @@
 
 The source is ``--rows`` generated legacy accounts (default 1,000,000; ``bench/data/legacy.py``:
 Chinese companies, about 150 bytes a row, about 10 % duplicates and 1 % invalid rows), cached in
-``bench/.cache``. Four parts, each optional (``--parts raw,off,on,dlt``), each on a fresh
+``bench/.cache``. Five parts, each optional (``--parts raw,floor,off,on,dlt``), each on a fresh
 PostgreSQL database created through ``--pg-admin-url`` and dropped when the part ends:
 
 1. **raw** -- the physical limit: the file streamed through psycopg's ``COPY ... FROM STDIN
    (FORMAT csv, HEADER)`` into a bare table of the 8 text columns (no key, no index) in one
    transaction: rows/s, the median of three loads (each into a new table; a million rows take
    only a few seconds, so one load alone is noisy).
-2. **off** -- ``tongbu db upgrade``, then ``tongbu migrate run --source <csv> --mapping
+2. **floor** -- the least work any migration must do to put these rows into ``accounts`` with
+   change capture on, all of it in the server (no Tongbu code in the path): ``tongbu db upgrade``,
+   then, timed from the start of the COPY to the commit, in one transaction: the file COPY'd as
+   in raw into a temporary staging table, the session's origin set as the hub sets it
+   (``set_config('tongbu.origin', 'migration', true)``), and one ``INSERT INTO accounts (name,
+   credit_code, phone, email, address, city) SELECT ... FROM staging ON CONFLICT (credit_code)
+   DO NOTHING`` keeping only the rows that fit the columns (a name that is not empty, each value
+   within its column's length, read from the schema; empty values as NULL): one account per
+   credit code, the other columns from their defaults, the capture triggers writing
+   ``change_log``. No cleansing, validation, quarantine, dedup or report, which the migration
+   must also do. The median of three loads (``accounts`` and ``change_log`` truncated between
+   them), each checked: the accounts and the ``insert`` rows of ``change_log`` (origin
+   ``migration``) both equal the rows inserted, else the part fails. Its rows/s (rows of the
+   file / seconds) over the raw COPY's is the most any migration can reach of the 0.4 target,
+   and its rows/s bounds what dedup on can reach of its 50,000.
+3. **off** -- ``tongbu db upgrade``, then ``tongbu migrate run --source <csv> --mapping
    mappings/legacy/accounts_csv.yaml --no-dedup --report <json>`` as a child process: its wall
    time, rows/s (rows read / wall time), peak memory (the proportional set size of its whole
    process tree, sampled every half second, as in ``bench/dedup.py``; the PostgreSQL server is
@@ -20,8 +35,8 @@ PostgreSQL database created through ``--pg-admin-url`` and dropped when the part
    COPY's, peak memory at most 1 GB. With ``--flat-check`` the same run on a quarter of the rows
    (a file of its own) shows whether memory is flat in the number of rows (a peak ratio near 1,
    at most 1.25 counts as flat).
-3. **on** -- the same run with dedup (no ``--no-dedup``): target at least 50,000 rows/s.
-4. **dlt** -- only when ``import dlt`` works here (it is not a Tongbu dependency): the same file
+4. **on** -- the same run with dedup (no ``--no-dedup``): target at least 50,000 rows/s.
+5. **dlt** -- only when ``import dlt`` works here (it is not a Tongbu dependency): the same file
    through a dlt pipeline (postgres destination, ``write_disposition="merge"``, primary key
    ``id``, its default settings otherwise: the rows are ``INSERT``ed into a staging table, then
    merged) in a child process, timed the same way, for reference; dlt keeps one row of each
@@ -35,8 +50,8 @@ expected from the data (invalid rows, duplicates) are printed beside the report'
 the terminal and to ``bench/out/migrate.json``; each run's own report to
 ``bench/out/migrate.<part>.report.json``. Run it::
 
-    python bench/migrate.py [--rows N] [--parts raw,off,on,dlt] [--chunk-size N] [--flat-check]
-                            [--seed S] [--pg-admin-url URL]
+    python bench/migrate.py [--rows N] [--parts raw,floor,off,on,dlt] [--chunk-size N]
+                            [--flat-check] [--seed S] [--pg-admin-url URL]
 
 ``--rows 20000`` is a quick check. The exit status is 1 when a part failed (its error is in the
 figures).
@@ -80,12 +95,14 @@ OUT = BENCH / "out"
 OUT_FILE = OUT / "migrate.json"
 MAPPING = Path("mappings") / "legacy" / "accounts_csv.yaml"
 DEFAULT_PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-PARTS = ("raw", "off", "on", "dlt")
+PARTS = ("raw", "floor", "off", "on", "dlt")
 RAW_RUNS = 3
 RATIO_TARGET = 0.4
 MEMORY_TARGET_MB = 1024
 DEDUP_ON_TARGET = 50_000
 FLAT_TOLERANCE = 1.25
+FLOOR_COLUMNS = ("name", "credit_code", "phone", "email", "address", "city")
+"""The columns of the file that the floor puts into ``accounts`` (the others take defaults)."""
 """A peak at N rows at most this many times the peak at N/4 counts as flat."""
 COUNTS = ("read", "created", "updated", "unchanged", "merged", "quarantined")
 """The report's counts; ``unchanged`` (rows whose key was loaded before with the same values)
@@ -193,6 +210,14 @@ def count_rows(url: str, table: str) -> int | None:
     return int(row[0]) if row else None
 
 
+def tongbu_env(url: str) -> dict[str, str]:
+    """The environment of a ``tongbu`` command on the database at ``url``."""
+    return {
+        **os.environ,
+        "TONGBU_DATABASE_URL": url.replace("postgresql://", "postgresql+psycopg://", 1),
+    }
+
+
 def _server_version(admin_url: str) -> str:
     with psycopg.connect(admin_url, autocommit=True) as connection:
         row = connection.execute("SHOW server_version").fetchone()
@@ -234,6 +259,100 @@ def raw_copy(admin_url: str, source: Path, rows: int) -> dict[str, Any]:
     }
 
 
+def column_limits(connection: psycopg.Connection[Any], table: str) -> dict[str, int | None]:
+    """The maximum length of each of :data:`FLOOR_COLUMNS` in ``table`` (None: unbounded)."""
+    found = connection.execute(
+        "SELECT column_name, character_maximum_length FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = %s AND column_name = ANY(%s)",
+        (table, list(FLOOR_COLUMNS)),
+    ).fetchall()
+    limits = {str(name): None if length is None else int(length) for name, length in found}
+    missing = [column for column in FLOOR_COLUMNS if column not in limits]
+    if missing:
+        raise RuntimeError(f"{table} has no column {', '.join(missing)}")
+    return {column: limits[column] for column in FLOOR_COLUMNS}
+
+
+def floor_insert(limits: dict[str, int | None]) -> str:
+    """The one ``INSERT ... SELECT`` of the floor: the staged rows that fit the columns (a name
+    that is not empty, each value within its length), empty values as NULL, one per credit code."""
+    values = ", ".join(
+        column if column == "name" else f"NULLIF({column}, '')" for column in FLOOR_COLUMNS
+    )
+    fits = ["name <> ''"] + [
+        f"({column} IS NULL OR char_length({column}) <= {length})"
+        for column, length in limits.items()
+        if length is not None
+    ]
+    return (
+        f"INSERT INTO accounts ({', '.join(FLOOR_COLUMNS)}) SELECT {values} FROM floor_staging "
+        f"WHERE {' AND '.join(fits)} ON CONFLICT (credit_code) DO NOTHING"
+    )
+
+
+def floor_load(admin_url: str, source: Path, rows: int) -> dict[str, Any]:
+    """The least any migration must do, all in the server: the file COPY'd into a staging table
+    and put into ``accounts`` by one ``INSERT ... SELECT`` with change capture on. Three loads on
+    one migrated database (truncated between them), each checked; the median counts."""
+    staging = ", ".join(f"{column} text" for column in COLUMNS)
+    timings: list[float] = []
+    copied = inserted = 0
+    with fresh_database(admin_url) as url:
+        upgraded = measure([sys.executable, "-m", "crm_core.cli", "db", "upgrade"], tongbu_env(url))
+        if upgraded.returncode != 0:
+            return {"rows": rows, "error": upgraded.error("tongbu db upgrade")}
+        with psycopg.connect(url) as connection:
+            limits = column_limits(connection, "accounts")
+            insert = floor_insert(limits)
+            connection.commit()
+            for attempt in range(RAW_RUNS):
+                connection.execute("TRUNCATE accounts, change_log CASCADE")
+                connection.commit()
+                checkpoint(admin_url)
+                connection.execute(f"CREATE TEMP TABLE floor_staging ({staging}) ON COMMIT DROP")
+                log(f"floor: COPY + INSERT ... SELECT of {rows:,} rows ({attempt + 1}/{RAW_RUNS})")
+                started = time.perf_counter()
+                with source.open("rb") as stream, connection.cursor() as cursor:
+                    with cursor.copy(
+                        "COPY floor_staging FROM STDIN (FORMAT csv, HEADER true)"
+                    ) as copy:
+                        while block := stream.read(1 << 20):
+                            copy.write(block)
+                    copied = cursor.rowcount
+                    cursor.execute("SELECT set_config('tongbu.origin', 'migration', true)")
+                    cursor.execute(insert)
+                    inserted = cursor.rowcount
+                connection.commit()
+                timings.append(time.perf_counter() - started)
+                found = connection.execute(
+                    "SELECT (SELECT count(*) FROM accounts), count(*) FILTER (WHERE op = 'insert'"
+                    " AND entity = 'accounts' AND origin = 'migration'), count(*) FROM change_log"
+                ).fetchone()
+                connection.commit()
+                accounts, captured, logged = found if found else (None, None, None)
+                if not accounts == captured == logged == inserted:
+                    error = (
+                        f"floor load {attempt + 1}: {inserted:,} rows inserted, but {accounts} "
+                        f"accounts and {captured} of {logged} change_log rows are inserts of "
+                        "accounts with origin 'migration'"
+                    )
+                    log(error)
+                    return {"rows": rows, "inserted": inserted, "error": error}
+    seconds = statistics.median(timings)
+    return {
+        "rows": copied,
+        "inserted": inserted,
+        "seconds": round(seconds, 3),
+        "runs_seconds": [round(timing, 3) for timing in timings],
+        "rows_per_second": round(copied / seconds),
+        "megabytes_per_second": round(source.stat().st_size / seconds / 1e6, 1),
+        "column_limits": limits,
+        "complete": copied == rows,
+        "change_log_checked": True,
+        "statement": insert,
+    }
+
+
 def migrate_run(
     args: argparse.Namespace, source: Path, rows: int, *, dedup: bool, label: str
 ) -> dict[str, Any]:
@@ -243,10 +362,7 @@ def migrate_run(
     tongbu = [sys.executable, "-m", "crm_core.cli"]
     figures: dict[str, Any] = {"rows": rows, "dedup": dedup}
     with fresh_database(args.pg_admin_url) as url:
-        env = {
-            **os.environ,
-            "TONGBU_DATABASE_URL": url.replace("postgresql://", "postgresql+psycopg://", 1),
-        }
+        env = tongbu_env(url)
         upgraded = measure([*tongbu, "db", "upgrade"], env)
         if upgraded.returncode != 0:
             return {**figures, "error": upgraded.error("tongbu db upgrade")}
@@ -378,6 +494,34 @@ def summarise(figures: dict[str, Any]) -> None:
             "met": on["rows_per_second"] >= DEDUP_ON_TARGET,
         }
     figures["targets"] = targets
+    figures["bounds"] = bounds(figures)
+
+
+def bounds(figures: dict[str, Any]) -> dict[str, Any]:
+    """What the floor says of the targets: the most any migration can reach of each, and how
+    close dedup off comes to the floor."""
+    raw, floor, off = figures.get("raw"), figures.get("floor"), figures.get("off")
+    if not floor or "error" in floor:
+        return {}
+    found: dict[str, Any] = {
+        "floor_rows_per_second": {
+            "value": floor["rows_per_second"],
+            "target": DEDUP_ON_TARGET,
+            "reachable": floor["rows_per_second"] >= DEDUP_ON_TARGET,
+        }
+    }
+    if raw and raw.get("rows_per_second"):
+        ratio = floor["rows_per_second"] / raw["rows_per_second"]
+        found["floor_over_raw"] = {
+            "value": round(ratio, 3),
+            "target": RATIO_TARGET,
+            "reachable": ratio >= RATIO_TARGET,
+        }
+    if off and off.get("rows_per_second"):
+        found["off_over_floor"] = {
+            "value": round(off["rows_per_second"] / floor["rows_per_second"], 3)
+        }
+    return found
 
 
 def report(figures: dict[str, Any]) -> None:
@@ -408,7 +552,20 @@ def report(figures: dict[str, Any]) -> None:
             f"on, {data['shared_code_duplicates']:,} of them repeating a credit code (which "
             "the unique credit_code cannot take as new accounts with dedup off)"
         )
-    for key in ("off", "off_quarter", "on", "dlt"):
+    floor = figures.get("floor")
+    if floor and "error" not in floor:
+        console.print(
+            f"floor: {floor['rows']:,} rows of the file, {floor['inserted']:,} inserted into "
+            f"accounts (the others do not fit the columns or repeat a credit code), each in "
+            f"change_log; {floor['rows_per_second']:,} rows/s (median of "
+            f"{', '.join(f'{t:.2f}' for t in floor['runs_seconds'])} s)"
+            + (
+                f"; floor / raw {figures['bounds']['floor_over_raw']['value']}"
+                if "floor_over_raw" in figures["bounds"]
+                else ""
+            )
+        )
+    for key in ("floor", "off", "off_quarter", "on", "dlt"):
         found = figures.get(key)
         if found and "error" in found:
             console.print(f"{key}: {found['error']}", markup=False)
@@ -425,6 +582,34 @@ def report(figures: dict[str, Any]) -> None:
         console.print(
             f"{labels[key]}: {target['value']:,} (target {comparison} {target['target']:,}: "
             f"{'met' if target['met'] else 'NOT met'})"
+        )
+    _report_bounds(console, figures["bounds"])
+
+
+def _report_bounds(console: Any, found: dict[str, Any]) -> None:
+    """The verdict of the floor on the targets."""
+
+    def reach(bound: dict[str, Any]) -> str:
+        if bound["reachable"]:
+            return "within reach of the floor (not ruled out)"
+        return "out of reach of ANY migration"
+
+    if "floor_over_raw" in found:
+        bound = found["floor_over_raw"]
+        console.print(
+            f"floor / raw: {bound['value']} (the most any migration can reach; target "
+            f"{bound['target']}): {reach(bound)}"
+        )
+    if "floor_rows_per_second" in found:
+        bound = found["floor_rows_per_second"]
+        console.print(
+            f"floor rows/s: {bound['value']:,} (dedup on target {bound['target']:,} rows/s "
+            f"cannot exceed it): {reach(bound)}"
+        )
+    if "off_over_floor" in found:
+        console.print(
+            f"dedup off / floor: {found['off_over_floor']['value']} (how close the real "
+            "migration is to the floor)"
         )
 
 
@@ -452,6 +637,19 @@ def _report_table(console: Any, figures: dict[str, Any]) -> None:
             f"{raw['seconds']:.1f}",
             f"{raw['rows_per_second']:,}",
             *[""] * 7,
+        )
+    floor = figures.get("floor")
+    if floor and "error" in floor:
+        table.add_row("floor (SQL)", f"{floor['rows']:,}", *[""] * 8, "failed")
+    elif floor:
+        table.add_row(
+            "floor (SQL)",
+            f"{floor['rows']:,}",
+            f"{floor['seconds']:.1f}",
+            f"{floor['rows_per_second']:,}",
+            "",
+            f"{floor['inserted']:,}",
+            *[""] * 5,
         )
     for key, label in (("off", "dedup off"), ("off_quarter", "dedup off, 1/4"), ("on", "dedup on")):
         found = figures.get(key)
@@ -496,7 +694,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen parts and report (or, with the hidden ``--child dlt``, the dlt load)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the legacy file")
-    parser.add_argument("--parts", default=",".join(PARTS), help="raw,off,on,dlt (default all)")
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help="raw,floor,off,on,dlt (default all)"
+    )
     parser.add_argument("--chunk-size", type=int, help="passed to tongbu migrate run")
     parser.add_argument(
         "--flat-check", action="store_true", help="also run dedup off on a quarter of the rows"
@@ -527,6 +727,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "raw" in parts:
         figures["raw"] = raw_copy(args.pg_admin_url, source, args.rows)
+    if "floor" in parts:
+        figures["floor"] = floor_load(args.pg_admin_url, source, args.rows)
     if "off" in parts:
         figures["off"] = migrate_run(args, source, args.rows, dedup=False, label="off")
         if args.flat_check:
