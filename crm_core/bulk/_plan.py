@@ -263,7 +263,8 @@ def _date(value: Any) -> date:
 def _json(value: Any) -> Any:
     if not isinstance(value, dict | list):
         raise TypeError(f"expected a JSON object or array, got {type(value).__name__}")
-    json.dumps(value)
+    if value:  # most custom fields of a load are empty
+        json.dumps(value)
     return value
 
 

@@ -159,11 +159,21 @@ def _copy_text(column_type: Any, values: list[Any]) -> list[Any]:
     return values
 
 
+_EMPTY: dict[type[Any], str] = {dict: "{}", list: "[]"}
+"""An empty JSON value's text (most custom fields of a load are empty: no call to write them)."""
+
+
+def _json_text(value: Any) -> str:
+    if not value and type(value) in _EMPTY:
+        return _EMPTY[type(value)]
+    return json.dumps(value, ensure_ascii=False)
+
+
 _POSTGRES_TEXT: tuple[tuple[type[Any], Callable[[Any], str]], ...] = (
     (Uuid, lambda value: format(value.int, "032x") if type(value) is UUID else str(value)),
     (ExactDecimal, str),
     (Date, lambda value: value.isoformat()),
-    (JSON, lambda value: json.dumps(value, ensure_ascii=False)),
+    (JSON, _json_text),
     (Boolean, lambda value: "t" if value else "f"),
     (Integer, str),
 )
