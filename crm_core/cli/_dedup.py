@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from crm_core.cli._app import err, out
+from crm_core.cli._progress import PhaseBar
 
 if TYPE_CHECKING:
     from crm_core.dedup import DedupResult
@@ -71,7 +71,10 @@ def dedup_csv(
         raise InvalidInput("--threshold is a probability between 0 and 1 (exclusive)")
     spec = entity_spec(entity)
     model = load_model(model_file, spec.comparisons) if model_file else None
-    with _Bar() as progress, RecordReader(input_file, spec, encoding) as reader:
+    with (
+        PhaseBar("dedup", "records") as progress,
+        RecordReader(input_file, spec, encoding) as reader,
+    ):
         started = time.perf_counter()
         features = featurise(spec, reader.names, reader.chunks(), progress, chunked=True)
         reader.finish()
@@ -186,42 +189,6 @@ def _write_pairs(path: Path, result: DedupResult) -> None:
             writer.writerow(row)
 
 
-class _Bar:
-    """Phases and a bar on stderr (the bar only on a terminal)."""
-
-    def __init__(self) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        )
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> _Bar:
-        self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(None, None, None)
-
-    def phase(self, name: str, total: int | None = None) -> None:
-        """Start a phase: a new line with a bar when it counts steps."""
-        if self._task is not None:
-            self._progress.update(self._task, visible=False)
-        self._task = self._progress.add_task(name, total=total or 1, completed=0)
-        if not err.is_terminal:
-            err.print(name, highlight=False)
-
-    def advance(self, steps: int) -> None:
-        """Advance the current phase's bar."""
-        if self._task is not None:
-            self._progress.advance(self._task, steps)
-
-
 @dedup_app.command("explain")
 def dedup_explain(
     input_file: Annotated[Path, typer.Argument(metavar="INPUT.csv", help="The records.")],
@@ -238,7 +205,7 @@ def dedup_explain(
 
     spec = entity_spec(entity)
     model = load_model(model_file, spec.comparisons) if model_file else None
-    with _Bar() as progress:
+    with PhaseBar("dedup", "records") as progress:
         progress.phase(f"reading {input_file.name}")
         records = read_records(input_file, spec, encoding)
         result = dedup_records(
@@ -288,7 +255,7 @@ def dedup_run(
 
     spec = entity_spec(entity)
     engine = state.engine()
-    with _Bar() as progress:
+    with PhaseBar("dedup", "records") as progress:
         planned = plan_core_dedup(engine, spec, threshold=threshold, progress=progress)
     table = Table(title=f"Planned merges of {planned.entity} ({planned.records:,} records)")
     for column in ("survivor", "merged into it", "weakest match"):

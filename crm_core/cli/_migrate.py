@@ -3,24 +3,15 @@ CRM core, with a reconciliation report."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from crm_core.cli._app import err, out, state
+from crm_core.cli._app import out, state
+from crm_core.cli._progress import PhaseBar
 
 if TYPE_CHECKING:
     from crm_core.migrate import MigrationReport
@@ -28,8 +19,6 @@ if TYPE_CHECKING:
 migrate_app = typer.Typer(
     help="Migrate legacy customer data into the CRM core.", no_args_is_help=True
 )
-
-_LOG_EVERY_S = 5.0
 
 
 @migrate_app.command("run")
@@ -114,7 +103,7 @@ def migrate_run(
     engine = state.engine()
     with (
         open_source(source, encoding=encoding, sheet=sheet, table=table, query=query) as opened,
-        _Bar() as progress,
+        PhaseBar("migrate") as progress,
     ):
         try:
             result = run_migration(
@@ -210,60 +199,3 @@ def show_report(result: MigrationReport, saved: tuple[Path, Path]) -> None:
     )
     for problem in data["problems"]:
         out.print(f"[bold red]{problem}[/]")
-
-
-class _Bar:
-    """A bar with rows/s and the time left on a terminal; a log line every few seconds and
-    at each phase otherwise."""
-
-    def __init__(self) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        )
-        self._task: TaskID | None = None
-        self._name = ""
-        self._done = 0
-        self._total: int | None = None
-        self._started = time.perf_counter()
-        self._logged = self._started
-
-    def __enter__(self) -> _Bar:
-        self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(None, None, None)
-
-    def phase(self, name: str, total: int | None = None) -> None:
-        """Start a phase."""
-        if self._task is not None:
-            self._progress.update(self._task, visible=False)
-        self._name, self._done, self._total = name, 0, total
-        self._started = self._logged = time.perf_counter()
-        self._task = self._progress.add_task(name, total=total, rate="")
-        if not err.is_terminal:
-            size = f" ({total:,} rows)" if total else ""
-            err.print(f"migrate: {name}{size}", highlight=False)
-
-    def advance(self, steps: int) -> None:
-        """``steps`` more rows done."""
-        self._done += steps
-        now = time.perf_counter()
-        rate = self._done / max(now - self._started, 1e-9)
-        if self._task is not None:
-            self._progress.update(self._task, advance=steps, rate=f"{rate:,.0f} rows/s")
-        if not err.is_terminal and now - self._logged >= _LOG_EVERY_S:
-            self._logged = now
-            of = f"/{self._total:,}" if self._total else ""
-            err.print(
-                f"migrate: {self._name}: {self._done:,}{of} rows, {rate:,.0f} rows/s",
-                highlight=False,
-            )
