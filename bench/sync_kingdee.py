@@ -173,16 +173,7 @@ def _floor_postgres(url: str, credentials: dict[str, str], database: str) -> tup
                 ids = [uuid.uuid4() for _ in rows]
                 with cursor.copy(f"COPY accounts ({_ACCOUNT_COLUMNS}) FROM STDIN") as copy:
                     for record_id, row in zip(ids, rows, strict=True):
-                        copy.write_row(
-                            (
-                                record_id,
-                                row[_NAME],
-                                row[_TEL],
-                                row[_ADDRESS],
-                                row[_WEBSITE],
-                                row[_TAXCODE],
-                            )
-                        )
+                        copy.write_row(_account_row(record_id, row))
                 with cursor.copy(f"COPY xref ({_XREF_COLUMNS}) FROM STDIN") as copy:
                     for record_id, row in zip(ids, rows, strict=True):
                         copy.write_row(
@@ -208,6 +199,11 @@ def _floor_postgres(url: str, credentials: dict[str, str], database: str) -> tup
     return count, elapsed
 
 
+def _account_row(record_id: Any, row: list[Any]) -> tuple[Any, ...]:
+    """The floor's ``accounts`` values of one fetched customer row (no transforms)."""
+    return (record_id, row[_NAME], row[_TEL], row[_ADDRESS], row[_WEBSITE], row[_TAXCODE])
+
+
 def _floor_sqlite(url: str, credentials: dict[str, str], path: str) -> tuple[int, float]:
     started = time.perf_counter()
     count = 0
@@ -229,17 +225,7 @@ def _floor_sqlite(url: str, credentials: dict[str, str], path: str) -> tuple[int
                 ids = [uuid.uuid4().hex for _ in rows]
                 connection.executemany(
                     f"INSERT INTO accounts ({_ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            record_id,
-                            row[_NAME],
-                            row[_TEL],
-                            row[_ADDRESS],
-                            row[_WEBSITE],
-                            row[_TAXCODE],
-                        )
-                        for record_id, row in zip(ids, rows, strict=True)
-                    ],
+                    list(map(_account_row, ids, rows)),
                 )
                 connection.executemany(
                     f"INSERT INTO xref ({_XREF_COLUMNS}) "
