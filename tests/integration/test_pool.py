@@ -417,6 +417,32 @@ def test_a_dry_run_counts_and_writes_nothing(db: Database) -> None:
     assert (statuses["east"].held, statuses["east"].waiting) == (1, 0)
 
 
+def claim_at_once(
+    pg: Database, settings: RulesSettings, claims: list[tuple[UUID, UUID]]
+) -> list[str]:
+    """Each (user, record) claimed from pool "north" in its own transaction and thread, all
+    released together once every transaction has begun; each one's outcome ("won" or why not)."""
+    barrier = threading.Barrier(len(claims))
+    outcomes: list[str] = []
+
+    def attempt(user: UUID, record: UUID) -> None:
+        with open_session(pg.engine, origin="crm", actor_id=user) as session:
+            session.execute(select(1))  # the transaction has begun before the race
+            barrier.wait()
+            try:
+                claim(session, settings, "north", record, user, now=T0)
+                outcomes.append("won")
+            except ClaimRefused as refused:
+                outcomes.append(refused.why)
+
+    threads = [threading.Thread(target=attempt, args=pair) for pair in claims]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
 def test_two_people_claiming_the_same_record_at_once_exactly_one_wins(
     pg: Database,
 ) -> None:
@@ -424,26 +450,7 @@ def test_two_people_claiming_the_same_record_at_once_exactly_one_wins(
     accounts = [add_account(pg, f"客户{i}", pool="north") for i in range(20)]
     settings = RulesSettings.model_validate({"pools": [{"name": "north", "entity": "accounts"}]})
     for account in accounts:
-        barrier = threading.Barrier(len(users))
-        outcomes: list[str] = []
-
-        def attempt(
-            user: UUID, record: UUID = account, gate: Any = barrier, seen: Any = outcomes
-        ) -> None:
-            with open_session(pg.engine, origin="crm", actor_id=user) as session:
-                session.execute(select(1))  # the transaction has begun before the race
-                gate.wait()
-                try:
-                    claim(session, settings, "north", record, user, now=T0)
-                    seen.append("won")
-                except ClaimRefused as refused:
-                    seen.append(refused.why)
-
-        threads = [threading.Thread(target=attempt, args=(user,)) for user in users]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        outcomes = claim_at_once(pg, settings, [(user, account) for user in users])
         assert sorted(outcomes) == ["taken"] * (len(users) - 1) + ["won"]
         with open_session(pg.engine) as session:
             claims = session.scalars(
@@ -481,24 +488,7 @@ def test_one_persons_simultaneous_claims_never_pass_the_cap_together(pg: Databas
     with open_session(pg.engine, origin="crm", actor_id=wang) as session:
         for account in do_claim_with:
             claim(session, settings, "north", account, wang, now=T0)
-    barrier = threading.Barrier(6)
-    outcomes: list[str] = []
-
-    def attempt(record: UUID) -> None:
-        with open_session(pg.engine, origin="crm", actor_id=wang) as session:
-            session.execute(select(1))
-            barrier.wait()
-            try:
-                claim(session, settings, "north", record, wang, now=T0)
-                outcomes.append("won")
-            except ClaimRefused as refused:
-                outcomes.append(refused.why)
-
-    threads = [threading.Thread(target=attempt, args=(a,)) for a in accounts[2:]]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = claim_at_once(pg, settings, [(wang, account) for account in accounts[2:]])
     assert sorted(outcomes) == ["max_held"] * 5 + ["won"]
     with open_session(pg.engine) as session:
         held = session.scalar(
